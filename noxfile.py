@@ -1,0 +1,60 @@
+"""Sessions: `tests` (the test suite), `bench` (side-by-side benchmarks), `cengine` (build the C engine).
+
+Every session is a few lines over `install_project`; versions live in matrix.toml, not here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests"]
+
+# The torch the test suite runs on: the local CPU-only wheel (no CUDA packages to download).
+TEST_TORCH = "torch==2.13.0"
+
+
+def pip_find_links() -> str | None:
+    """The folder(s) pip is configured to find local wheels in; uv ignores pip's configuration."""
+    try:
+        out = subprocess.run(
+            ["python3", "-m", "pip", "config", "get", "global.find-links"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()
+    except OSError:
+        return None
+    return out or None
+
+
+def uv_env() -> dict[str, str]:
+    env = {}
+    links = os.environ.get("UV_FIND_LINKS") or pip_find_links()
+    if links:
+        env["UV_FIND_LINKS"] = links
+    return env
+
+
+def install_project(session: nox.Session, torch_spec: str, extras: str = "test") -> None:
+    """Install torch first (so the local wheel wins), then the project with its extras."""
+    env = uv_env()
+    session.install(torch_spec, env=env)
+    session.install("-e", f".[{extras}]", torch_spec, env=env)
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    install_project(session, TEST_TORCH, extras="test,harness")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Each bench/bench_*.py prints its side-by-side figures and writes reports/bench/<name>.json."""
+    install_project(session, TEST_TORCH, extras="test,harness")
+    for script in sorted((ROOT / "bench").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
