@@ -1,0 +1,117 @@
+"""The one tolerance policy used everywhere outputs are compared (validation, parity tests, harness).
+
+An element agrees when |actual - expected| <= atol + rtol * |expected| (numpy's allclose rule).
+Relative error is reported against max(|expected|, atol / rtol), so values near zero cannot blow it
+up. ``max_outlier_fraction`` lets a policy accept a tiny share of outliers, but they are always counted
+and reported, never hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    max_outlier_fraction: float = 0.0
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any] | None) -> "Tolerance":
+        data = data or {}
+        known = {k: float(data[k]) for k in ("atol", "rtol", "max_outlier_fraction") if k in data}
+        return cls(**known)
+
+    @property
+    def rel_floor(self) -> float:
+        return self.atol / self.rtol if self.rtol > 0 else 1.0
+
+
+DEFAULT_TOLERANCE = Tolerance()
+
+
+@dataclass
+class Comparison:
+    """Truthy when the outputs agree under the policy; carries its figures either way."""
+
+    ok: bool
+    name: str
+    shape: tuple[int, ...]
+    elements: int
+    max_abs_error: float
+    max_rel_error: float
+    p999_abs_error: float  # robust: what almost every element sees, next to the worst one
+    outliers: int
+    worst_index: tuple[int, ...] | None
+    worst_expected: float | None
+    worst_actual: float | None
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    problem: str | None = None  # shape/dtype/non-finite mismatch, when there is one
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def figures(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["shape"] = list(self.shape)
+        data["worst_index"] = list(self.worst_index) if self.worst_index is not None else None
+        return data
+
+    def describe(self) -> str:
+        if self.problem:
+            return f"{self.name}: {self.problem}"
+        head = (
+            f"{self.name} shape {list(self.shape)}: max abs error {self.max_abs_error:.3g}, "
+            f"max rel error {self.max_rel_error:.3g}, p99.9 abs error {self.p999_abs_error:.3g}, "
+            f"{self.outliers} of {self.elements} elements outside atol={self.tolerance.atol:g} "
+            f"rtol={self.tolerance.rtol:g}"
+        )
+        if self.outliers:
+            head += (
+                f" (worst at {list(self.worst_index or ())}: expected {self.worst_expected:.6g}, "
+                f"got {self.worst_actual:.6g})"
+            )
+        return head
+
+
+def compare(expected, actual, tolerance: Tolerance = DEFAULT_TOLERANCE, name: str = "output") -> Comparison:
+    expected = np.asarray(expected)
+    actual = np.asarray(actual)
+
+    def failed(problem: str) -> Comparison:
+        return Comparison(False, name, tuple(expected.shape), int(expected.size), float("inf"), float("inf"),
+                          float("inf"), int(expected.size), None, None, None, tolerance, problem)
+
+    if expected.shape != actual.shape:
+        return failed(f"shape {list(actual.shape)} differs from the expected {list(expected.shape)}")
+    if expected.size == 0:
+        return Comparison(True, name, tuple(expected.shape), 0, 0.0, 0.0, 0.0, 0, None, None, None, tolerance)
+    e = expected.astype(np.float64)
+    a = actual.astype(np.float64)
+    finite_e, finite_a = np.isfinite(e), np.isfinite(a)
+    if not np.array_equal(finite_e, finite_a) or not np.array_equal(e[~finite_e], a[~finite_a]):
+        return failed("non-finite values (nan/inf) differ")
+    diff = np.where(finite_e, np.abs(a - e), 0.0)
+    rel = diff / np.maximum(np.abs(np.where(finite_e, e, 0.0)), tolerance.rel_floor)
+    bad = diff > tolerance.atol + tolerance.rtol * np.abs(np.where(finite_e, e, 0.0))
+    outliers = int(bad.sum())
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    ok = outliers <= tolerance.max_outlier_fraction * diff.size
+    return Comparison(
+        ok=bool(ok),
+        name=name,
+        shape=tuple(expected.shape),
+        elements=int(diff.size),
+        max_abs_error=float(diff.max()),
+        max_rel_error=float(rel.max()),
+        p999_abs_error=float(np.quantile(diff, 0.999)),
+        outliers=outliers,
+        worst_index=tuple(int(i) for i in worst),
+        worst_expected=float(e[worst]),
+        worst_actual=float(a[worst]),
+        tolerance=tolerance,
+    )

@@ -1,0 +1,170 @@
+"""convert-onnx: checkpoints -> a model directory the C engine can load (model, meta, engine vocab).
+
+Nothing is published until everything passed: each artifact is exported and validated under a
+pending name, and only then renamed over the old one, so a failed conversion leaves a good artifact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from converter import artifacts, atomic, checkpoint, graphinfo, vocab as vocab_mod
+from converter.compare import DEFAULT_TOLERANCE, Tolerance
+from converter.errors import AlogError
+from converter.exporting import ExportRecord, export_model
+from converter.specs import ExportSpec, deeplog_spec, mscred_spec
+from converter.verification import compare_at_shapes, worst
+
+
+@dataclass
+class Converted:
+    model_type: str
+    onnx_path: Path
+    meta_path: Path
+    record: ExportRecord
+    meta: dict[str, Any]
+    validation: list = field(default_factory=list)  # Comparisons, when --validate ran
+
+
+def _prepare_dir(output_dir: Path) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise AlogError(f"output directory {output_dir} exists and is a file")
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _pending(path: Path) -> Path:
+    return path.with_name(f".{path.name}.pending")
+
+
+def _export_and_check(model, spec: ExportSpec, target: Path, exporter: str, opset: int | None, validate: bool,
+                      tolerance: Tolerance, metadata: dict[str, str]) -> tuple[ExportRecord, list]:
+    pending = _pending(target)
+    record = export_model(model, spec, pending, exporter, opset, tolerance, metadata)
+    comparisons = []
+    if validate:
+        comparisons = compare_at_shapes(model, pending, spec, spec.validate_shapes, tolerance)
+        failed = [c for c in comparisons if not c]
+        if failed:
+            pending.unlink(missing_ok=True)
+            raise AlogError(f"validation failed for {spec.model_type} at {len(failed)} of {len(comparisons)} shapes: "
+                            f"{failed[0].describe()} (existing artifacts left untouched)")
+    return record, comparisons
+
+
+def _meta(spec: ExportSpec, model, record: ExportRecord, comparisons: list, extra: dict[str, Any]) -> dict[str, Any]:
+    meta = {
+        "format_version": artifacts.META_FORMAT_VERSION,
+        "model_type": spec.model_type,
+        "input_name": spec.input_name,
+        "output_name": spec.output_name,
+        "opset": record.opset,
+        "dynamic_axes": {spec.input_name: {str(k): v for k, v in spec.input_axes.items()},
+                         spec.output_name: {str(k): v for k, v in spec.output_axes.items()}},
+        **extra,
+        "model_config": model.config.to_dict(),
+        "versions": record.versions,
+        "export": record.to_dict(),
+    }
+    if comparisons:
+        meta["validation"] = {**worst(comparisons), "tolerance": {"atol": comparisons[0].tolerance.atol,
+                                                                  "rtol": comparisons[0].tolerance.rtol},
+                              "shapes_checked": [list(c.shape) for c in comparisons]}
+    return meta
+
+
+def _publish(pending: Path, target: Path, meta: dict[str, Any]) -> Path:
+    meta_path = artifacts.meta_path(target)
+    atomic.write_json(_pending(meta_path), meta)
+    pending.replace(target)
+    _pending(meta_path).replace(meta_path)
+    return meta_path
+
+
+def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = None, exporter: str = "auto",
+                    opset: int | None = None, validate: bool = False, portable: bool = False,
+                    tolerance: Tolerance = DEFAULT_TOLERANCE) -> Converted:
+    output_dir = Path(output_dir)
+    model, payload = checkpoint.load(model_path, "deeplog")
+    training_vocab = vocab_mod.load_training_vocab(vocab_path)
+    vocab_mod.check_vocab_size(training_vocab, model.config.vocab_size, str(model_path))
+    digest = payload.get("extra", {}).get("vocab_sha256")
+    if digest and digest != checkpoint.vocab_digest(training_vocab):
+        raise AlogError(f"{vocab_path} is not the vocab {model_path} was trained on (same size, different templates)")
+    if seq_len is not None and seq_len < 1:
+        raise AlogError(f"--seq-len must be a positive integer, got {seq_len}")
+    seq_len = seq_len or model.config.seq_len
+    _prepare_dir(output_dir)
+    spec = deeplog_spec(model, seq_len)
+    target = output_dir / artifacts.DEEPLOG_ONNX
+    extra = payload.get("extra", {})
+    record, comparisons = _export_and_check(model, spec, target, exporter, opset, validate, tolerance,
+                                            {"alog.model_type": "deeplog", "alog.seq_len": str(seq_len)})
+    meta = _meta(spec, model, record, comparisons, {
+        "vocab_size": model.config.vocab_size,
+        "seq_len": seq_len,
+        "top_g": artifacts.DEFAULT_TOP_G,
+        "log_format": extra.get("log_format", "raw"),
+        "header_fields": int(extra.get("header_fields", 0)),
+        "source": Path(model_path).name if portable else str(Path(model_path).resolve()),
+    })
+    try:
+        vocab_mod.write_engine_vocab(_pending(output_dir / artifacts.ENGINE_VOCAB), vocab_mod.to_engine_format(training_vocab))
+        meta_path = _publish(_pending(target), target, meta)
+        _pending(output_dir / artifacts.ENGINE_VOCAB).replace(output_dir / artifacts.ENGINE_VOCAB)
+    finally:
+        for leftover in (_pending(target), _pending(output_dir / artifacts.ENGINE_VOCAB)):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    if portable:
+        check_portable(output_dir)
+    return Converted("deeplog", target, meta_path, record, meta, comparisons)
+
+
+def convert_mscred(model_path, output_dir, exporter: str = "auto", opset: int | None = None, validate: bool = False,
+                   portable: bool = False, tolerance: Tolerance = DEFAULT_TOLERANCE) -> Converted:
+    output_dir = Path(output_dir)
+    model, payload = checkpoint.load(model_path, "mscred")
+    _prepare_dir(output_dir)
+    spec = mscred_spec(model)
+    target = output_dir / artifacts.MSCRED_ONNX
+    record, comparisons = _export_and_check(model, spec, target, exporter, opset, validate, tolerance,
+                                            {"alog.model_type": "mscred"})
+    c = model.config
+    extra = payload.get("extra", {})
+    meta = _meta(spec, model, record, comparisons, {
+        "sensors": c.sensors, "scales": c.scales, "step": c.step,
+        "scale_windows": extra.get("scale_windows"),
+        "source": Path(model_path).name if portable else str(Path(model_path).resolve()),
+    })
+    try:
+        meta_path = _publish(_pending(target), target, meta)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            _pending(target).unlink()
+    if portable:
+        check_portable(output_dir)
+    return Converted("mscred", target, meta_path, record, meta, comparisons)
+
+
+def check_portable(output_dir: Path) -> None:
+    """A portable directory: each model one file (no external data), no absolute paths in metadata."""
+    for onnx_file in sorted(output_dir.glob("*.onnx")):
+        model = onnx.load(str(onnx_file), load_external_data=False)
+        external = [t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+        if external:
+            raise AlogError(f"{onnx_file} refers to external data ({external[0]}...): not portable")
+        meta_file = artifacts.meta_path(onnx_file)
+        if not meta_file.is_file():
+            raise AlogError(f"{onnx_file.name} has no {meta_file.name}: not portable")
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if Path(str(meta.get("source", ""))).is_absolute():
+            raise AlogError(f"{meta_file} holds an absolute path: not portable")
+        graphinfo.describe(model)
+    if (output_dir / artifacts.DEEPLOG_ONNX).exists() and not (output_dir / artifacts.ENGINE_VOCAB).is_file():
+        raise AlogError(f"{output_dir} has a DeepLog model but no {artifacts.ENGINE_VOCAB}: not portable")
