@@ -13,6 +13,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from converter.errors import AlogError
+from harness.results import CHECKS
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.toml"
 
@@ -36,6 +37,13 @@ class Cell:
     timeout_s: int = 900
     expectations: tuple[Expectation, ...] = ()
     find_links: bool = False  # take torch from the local wheel folder pip is configured with
+    python: str = "3.11"
+
+    def requirements(self) -> list[str]:
+        """torch and its companion pins as requirement strings ("1.26.4" -> "numpy==1.26.4")."""
+        reqs = [_requirement("torch", self.torch)]
+        reqs += [_requirement(name, spec) for name, spec in sorted(self.pins.items())]
+        return reqs
 
     def expected(self, model: str, check: str) -> Expectation | None:
         return next((e for e in self.expectations if e.applies(model, check)), None)
@@ -50,6 +58,26 @@ class Matrix:
     tolerance: dict[str, Any]
     gate: dict[str, Any]
     raw: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    disk: dict[str, Any] = field(default_factory=dict)
+    warnings_allowed: tuple[str, ...] = ()
+
+    def select(self, ids: list[str] | None) -> tuple[Cell, ...]:
+        """The cells named in ``ids`` (in matrix order), or every cell when ``ids`` is empty."""
+        if not ids:
+            return self.cells
+        wanted = set(ids)
+        for cell_id in wanted:
+            self.cell(cell_id)  # one clear error for an unknown id
+        return tuple(c for c in self.cells if c.id in wanted)
+
+    def data_log(self) -> Path | None:
+        """The real log the cells train on, or None for the synthetic one."""
+        log = self.data.get("log")
+        if not log:
+            return None
+        path = Path(log)
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
 
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
@@ -67,13 +95,11 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
     except tomllib.TOMLDecodeError as exc:
         raise AlogError(f"matrix file {path} is not valid TOML: {exc}") from None
     defaults = raw.get("defaults", {})
+    models = tuple(defaults.get("models", ("deeplog", "mscred")))
     cells = []
     for table in raw.get("cell", []):
         try:
-            expectations = tuple(
-                Expectation(e.get("model", "*"), e["check"], e.get("outcome", "fail"), e.get("reason", ""))
-                for e in table.get("expect", [])
-            )
+            expectations = tuple(_expectation(path, table["id"], e, models) for e in table.get("expect", []))
             cells.append(
                 Cell(
                     id=table["id"],
@@ -82,6 +108,7 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
                     timeout_s=int(table.get("timeout_s", defaults.get("timeout_s", 900))),
                     expectations=expectations,
                     find_links=bool(table.get("find_links", False)),
+                    python=str(table.get("python", defaults.get("python", "3.11"))),
                 )
             )
         except KeyError as exc:
@@ -92,9 +119,32 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
     return Matrix(
         path=path,
         cells=tuple(cells),
-        models=tuple(defaults.get("models", ("deeplog", "mscred"))),
+        models=models,
         strategies=tuple(defaults.get("strategies", ("legacy", "dynamo", "auto"))),
         tolerance=dict(raw.get("tolerance", {})),
         gate=dict(raw.get("gate", {})),
         raw=raw,
+        data=dict(raw.get("data", {})),
+        disk=dict(raw.get("disk", {})),
+        warnings_allowed=tuple(raw.get("warnings", {}).get("allow", ())),
     )
+
+
+def _requirement(name: str, spec: str) -> str:
+    spec = spec.strip()
+    return f"{name}{spec}" if spec[:1] in "<>=!~" else f"{name}=={spec}"
+
+
+def _expectation(path: Path, cell_id: str, table: dict[str, Any], models: tuple[str, ...]) -> Expectation:
+    """One [[cell.expect]] table, checked so that a typo cannot silently expect nothing."""
+    exp = Expectation(table.get("model", "*"), table["check"], table.get("outcome", "fail"), table.get("reason", ""))
+    where = f"{path}: cell {cell_id!r} expects"
+    if exp.check not in CHECKS:
+        raise AlogError(f"{where} an unknown check {exp.check!r} (checks: {', '.join(CHECKS)})")
+    if exp.model != "*" and exp.model not in models:
+        raise AlogError(f"{where} an unknown model {exp.model!r} (models: {', '.join(models)})")
+    if exp.outcome not in ("fail", "pass"):
+        raise AlogError(f"{where} outcome {exp.outcome!r}; use \"fail\" or \"pass\"")
+    if exp.outcome == "fail" and not exp.reason:
+        raise AlogError(f"{where} {exp.check!r} to fail without a reason")
+    return exp

@@ -1,0 +1,190 @@
+"""Build (or reuse) one cell's virtual environment with uv.
+
+A cell's venv lives in ``.nox/cells/<cell id>`` and holds the cell's torch, its companion pins and
+the project's dependencies (with the ``test`` extra). The project itself is not installed: a
+``.pth`` file puts this checkout on the path, so the cell imports exactly the converter, harness and
+tests being gated, with no build step. uv hard-links wheels from its cache, so a rebuild of a known
+cell takes seconds; a venv whose stamp matches the cell's spec is reused as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from converter.errors import AlogError
+from harness.matrix import Cell
+
+ROOT = Path(__file__).resolve().parent.parent
+CELLS_ENV_DIR = ROOT / ".nox" / "cells"
+STAMP = ".alog-cell.json"
+PTH_NAME = "alog_checkout.pth"
+PROJECT_EXTRAS = ("test",)
+
+# What the cell must be able to import once built (module -> distribution whose version we record).
+VERIFY_IMPORTS = ("torch", "numpy", "onnx", "onnxruntime", "onnxscript")
+
+
+@dataclass(frozen=True)
+class CellEnv:
+    cell_id: str
+    path: Path
+    reused: bool = False
+    seconds: float = 0.0
+
+    @property
+    def python(self) -> Path:
+        return self.path / "bin" / "python"
+
+    def site_packages(self) -> Path:
+        found = sorted((self.path / "lib").glob("python3*/site-packages"))
+        if not found:
+            raise AlogError(f"{self.path} has no site-packages: not a built cell venv")
+        return found[0]
+
+    def ort_library(self) -> Path | None:
+        """The ONNX Runtime shared library inside this venv's onnxruntime wheel."""
+        capi = self.site_packages() / "onnxruntime" / "capi"
+        libs = sorted(capi.glob("libonnxruntime.so*"), key=lambda p: len(p.name), reverse=True)
+        return libs[0] if libs else None
+
+
+def uv_executable() -> str:
+    """uv from PATH, else the one installed beside this interpreter (the harness extra brings it)."""
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found]
+
+        return find_uv_bin()
+    except Exception:  # noqa: BLE001 - any failure means "not available"
+        raise AlogError("uv is not installed: install the project's harness extra (pip install '.[harness]')") from None
+
+
+def pip_find_links() -> list[str]:
+    """The local wheel folder(s) pip is configured with (``pip config get global.find-links``).
+
+    uv does not read pip's configuration, so this is how a cell with ``find_links = true`` reaches
+    the local CPU-only torch wheel. pip's extra indexes are deliberately not carried over.
+    """
+    candidates = [[sys.executable, "-m", "pip"], ["pip"], ["python3", "-m", "pip"]]
+    for base in candidates:
+        try:
+            proc = subprocess.run([*base, "config", "get", "global.find-links"], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if proc.returncode == 0 and proc.stdout.strip():
+            return proc.stdout.split()
+    return []
+
+
+def uv_environment(cell: Cell) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("UV_FIND_LINKS", None)  # only the cells that ask for the local wheels see them
+    env.pop("VIRTUAL_ENV", None)
+    if cell.find_links:
+        links = pip_find_links()
+        if not links:
+            raise AlogError(f"cell {cell.id} wants local wheels but pip has no global.find-links configured")
+        env["UV_FIND_LINKS"] = ",".join(links)
+    return env
+
+
+def spec_fingerprint(cell: Cell) -> str:
+    """Everything that decides a venv's content; a change rebuilds it."""
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    payload = json.dumps(
+        {
+            "python": cell.python,
+            "requirements": cell.requirements(),
+            "find_links": cell.find_links,
+            "extras": PROJECT_EXTRAS,
+            "pyproject": hashlib.sha256(pyproject).hexdigest(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def env_path(cell: Cell, root: Path = CELLS_ENV_DIR) -> Path:
+    return root / cell.id
+
+
+def is_current(cell: Cell, root: Path = CELLS_ENV_DIR) -> bool:
+    stamp = env_path(cell, root) / STAMP
+    try:
+        return json.loads(stamp.read_text())["fingerprint"] == spec_fingerprint(cell)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def ensure_env(
+    cell: Cell,
+    root: Path = CELLS_ENV_DIR,
+    log: Callable[[str], None] = lambda line: None,
+    timeout_s: float = 1800,
+) -> CellEnv:
+    """Return the cell's venv, building or updating it when its spec changed."""
+    start = time.monotonic()
+    path = env_path(cell, root)
+    if is_current(cell, root) and (path / "bin" / "python").exists():
+        return CellEnv(cell.id, path, reused=True, seconds=time.monotonic() - start)
+
+    uv = uv_executable()
+    env = uv_environment(cell)
+    (path / STAMP).unlink(missing_ok=True)  # an interrupted build must not look finished
+    if not (path / "bin" / "python").exists():
+        _run([uv, "venv", "--quiet", "--python", cell.python, str(path)], env, log, timeout_s)
+    _run(
+        [
+            uv, "pip", "install", "--python", str(path / "bin" / "python"),
+            "-r", str(ROOT / "pyproject.toml"), *(f"--extra={e}" for e in PROJECT_EXTRAS),
+            *cell.requirements(),
+        ],
+        env, log, timeout_s,
+    )
+    cell_env = CellEnv(cell.id, path)
+    (cell_env.site_packages() / PTH_NAME).write_text(str(ROOT) + "\n", encoding="utf-8")
+    versions = verify_env(cell, cell_env)
+    (path / STAMP).write_text(
+        json.dumps({"fingerprint": spec_fingerprint(cell), "requirements": cell.requirements(), "versions": versions}, indent=2)
+    )
+    return CellEnv(cell.id, path, reused=False, seconds=time.monotonic() - start)
+
+
+def verify_env(cell: Cell, cell_env: CellEnv) -> dict[str, str]:
+    """Import the cell's stack together and check the torch is the one the cell names."""
+    code = (
+        "import importlib, json\n"
+        f"mods = {VERIFY_IMPORTS!r}\n"
+        "print(json.dumps({m: importlib.import_module(m).__version__ for m in mods}))\n"
+    )
+    proc = subprocess.run([str(cell_env.python), "-c", code], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AlogError(f"cell {cell.id}: its packages do not import together: {last}")
+    versions = json.loads(proc.stdout.strip().splitlines()[-1])
+    if versions["torch"].split("+")[0] != cell.torch:
+        raise AlogError(f"cell {cell.id}: asked for torch {cell.torch}, the venv has {versions['torch']}")
+    return versions
+
+
+def _run(cmd: list[str], env: dict[str, str], log: Callable[[str], None], timeout_s: float) -> None:
+    log(" ".join(Path(cmd[0]).name if i == 0 else a for i, a in enumerate(cmd)))
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise AlogError(f"{Path(cmd[0]).name} {cmd[1]} took longer than {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        detail = " | ".join(lines[-3:]) if lines else f"exit code {proc.returncode}"
+        raise AlogError(f"{Path(cmd[0]).name} {' '.join(cmd[1:3])} failed: {detail}")
