@@ -1,0 +1,137 @@
+"""Drift: expected failures that now pass (xpass alerts), and what changed since a previous report.
+
+Messages are written for the person who has to act on them: what changed, where, and what it
+probably means for the converter or for matrix.toml.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+MODEL_NAMES = {"deeplog": "DeepLog", "mscred": "MSCRED"}
+
+# What an unexpected pass of each check most likely means; {model} and {torch} are filled in.
+XPASS_MEANING = {
+    "exporter_signature": "torch.onnx.export's signature on torch {torch} no longer matches the expectation "
+    "(the `dynamo` keyword or its default changed): revisit how the converter calls the exporter",
+    "default_call": "the default torch.onnx.export call now succeeds for {model} on torch {torch}: "
+    "users who call the exporter without options may no longer hit the recorded failure",
+    "legacy_export": "the TorchScript (legacy) export now succeeds for {model} on torch {torch}: "
+    "the legacy fallback works there again",
+    "typeerror_fallback": "the TypeError fallback now behaves as intended for {model} on torch {torch}: "
+    "the retry without the `dynamo` keyword is no longer broken there",
+    "dynamo_export": "dynamo export now succeeds for {model} on torch {torch}: "
+    "the TorchScript fallback may no longer be needed there",
+    "auto_export": "the auto strategy now succeeds for {model} on torch {torch}: "
+    "its verified dynamo-first export (or its fallback) works there now",
+    "dynamic_axes": "batch and sequence axes now stay dynamic for {model} on torch {torch}: "
+    "the exported graph no longer freezes a shape there",
+    "parity": "ONNX Runtime now matches PyTorch within tolerance for {model} on torch {torch}: "
+    "the accepted parity gap has closed",
+    "cengine": "the C engine now agrees with PyTorch for {model} on torch {torch}: "
+    "the accepted engine mismatch is gone",
+    "warnings": "the export of {model} on torch {torch} no longer raises the expected warnings: "
+    "the deprecation (or other warning) the expectation describes has gone",
+}
+
+# A parity figure that moves by more than this factor between two reports is called out.
+FIGURE_MOVE_FACTOR = 10.0
+# Errors below this are "zero" for the purpose of ratios (float32 round-off is ~1e-7).
+FIGURE_FLOOR = 1e-12
+
+
+def model_name(model: str) -> str:
+    return MODEL_NAMES.get(model, model)
+
+
+def xpass_message(cell: dict[str, Any], check: dict[str, Any]) -> str:
+    torch = cell.get("torch") or cell.get("environment", {}).get("torch") or cell["id"]
+    meaning = XPASS_MEANING.get(
+        check["check"], "the check {check} now passes for {model} on torch {torch}, against its expectation"
+    ).format(model=model_name(check["model"]), torch=torch, check=check["check"])
+    advice = f"confirm, then remove the expectation for {check['model']}.{check['check']} from cell {cell['id']} in matrix.toml"
+    reason = f" (expected failure: {check['reason']})" if check.get("reason") else ""
+    return f"{meaning}; {advice}{reason}"
+
+
+def xpass_alerts(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": "xpass",
+            "cell": cell["id"],
+            "model": check["model"],
+            "check": check["check"],
+            "reason": check.get("reason"),
+            "message": xpass_message(cell, check),
+        }
+        for cell in doc["cells"]
+        for check in cell["checks"]
+        if check["status"] == "xpass"
+    ]
+
+
+def _slots(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {
+        (cell.get("id"), check.get("model"), check.get("check")): check
+        for cell in doc.get("cells", [])
+        for check in cell.get("checks", [])
+    }
+
+
+def _error_figures(check: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    for name, value in (check.get("figures") or {}).items():
+        if "error" in name and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            yield name, float(value)
+
+
+def _factor(before: float, after: float) -> float:
+    before, after = max(abs(before), FIGURE_FLOOR), max(abs(after), FIGURE_FLOOR)
+    return max(before, after) / min(before, after)
+
+
+def diff_against_baseline(old: dict[str, Any], new: dict[str, Any], old_path=None) -> dict[str, Any]:
+    """New failures, fixed checks, other status changes and parity figures that moved by > 10x."""
+    failing = set(new.get("policy", {}).get("fail_on", ())) | {"missing"}
+    before, after = _slots(old), _slots(new)
+    diff: dict[str, Any] = {
+        "path": str(old_path) if old_path else None,
+        "generated": old.get("generated"),
+        "new_failures": [], "fixed": [], "changed": [], "figure_moves": [],
+        "cells_added": sorted({k[0] for k in after} - {k[0] for k in before}),
+        "cells_removed": sorted({k[0] for k in before} - {k[0] for k in after}),
+    }
+    for key, check in after.items():
+        cell_id, model, name = key
+        where = f"{model_name(model)} {name} on {cell_id}"
+        old_check = before.get(key)
+        was = old_check.get("status") if old_check else None
+        now = check["status"]
+        entry = {"cell": cell_id, "model": model, "check": name, "before": was, "after": now}
+        if now in failing and was not in failing:
+            entry["message"] = f"new failure: {where} is now {now} (was {was or 'not recorded'})"
+            if check.get("error"):
+                entry["message"] += f": {check['error']}"
+            diff["new_failures"].append(entry)
+        elif was in failing and now not in failing:
+            entry["message"] = f"fixed: {where} is now {now} (was {was})"
+            diff["fixed"].append(entry)
+        elif was is not None and was != now:
+            entry["message"] = f"changed: {where} went from {was} to {now}"
+            diff["changed"].append(entry)
+        if old_check is None:
+            continue
+        old_figures = dict(_error_figures(old_check))
+        for figure, value in _error_figures(check):
+            if figure in old_figures and _factor(old_figures[figure], value) > FIGURE_MOVE_FACTOR:
+                factor = _factor(old_figures[figure], value)
+                direction = "grew" if value > old_figures[figure] else "shrank"
+                diff["figure_moves"].append(
+                    {
+                        "cell": cell_id, "model": model, "check": name, "figure": figure,
+                        "before": old_figures[figure], "after": value, "factor": factor,
+                        "message": f"{figure} of {where} {direction} {factor:.0f}x: "
+                        f"{old_figures[figure]:.3g} -> {value:.3g}",
+                    }
+                )
+    return diff
