@@ -32,7 +32,7 @@ def save(path: str | Path, kind: str, model: torch.nn.Module, extra: dict[str, A
         "config": model.config.to_dict(),
         "state_dict": model.state_dict(),
         "extra": extra or {},
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # TorchVersion is not a weights_only-safe type
     }
     with atomic.atomic_path(path) as tmp:
         torch.save(payload, str(tmp))

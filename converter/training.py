@@ -37,8 +37,8 @@ def train_deeplog(windows: np.ndarray, targets: np.ndarray, config: DeepLogConfi
                   seed: int = 0, batch_size: int = 128, lr: float = 3e-3) -> tuple[DeepLog, list[float]]:
     generator = _seeded(seed)
     model = DeepLog(config)
-    x = torch.as_tensor(windows, dtype=torch.int64)
-    y = torch.as_tensor(targets, dtype=torch.int64)
+    x = torch.tensor(np.asarray(windows), dtype=torch.int64)  # a copy: parquet arrays are read-only
+    y = torch.tensor(np.asarray(targets), dtype=torch.int64)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     history = []
@@ -51,7 +51,7 @@ def train_deeplog(windows: np.ndarray, targets: np.ndarray, config: DeepLogConfi
                 loss = loss_fn(model(x[batch]), y[batch])
                 loss.backward()
                 optimiser.step()
-                total += float(loss) * len(batch)
+                total += loss.item() * len(batch)
             history.append(total / len(x))
             update(epoch, f"loss {history[-1]:.4f}")
     model.eval()
@@ -63,7 +63,7 @@ def train_mscred(windows: np.ndarray, config: MSCREDConfig, epochs: int = 10, se
     """Learn to reconstruct the last step's signature matrices from the `step` preceding ones."""
     generator = _seeded(seed)
     model = MSCRED(config)
-    x = torch.as_tensor(windows, dtype=torch.float32)
+    x = torch.tensor(np.asarray(windows), dtype=torch.float32)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     with _progress("mscred-train", epochs) as update:
@@ -75,7 +75,7 @@ def train_mscred(windows: np.ndarray, config: MSCREDConfig, epochs: int = 10, se
                 loss = torch.mean((model(x[batch]) - x[batch, -1]) ** 2)
                 loss.backward()
                 optimiser.step()
-                total += float(loss) * len(batch)
+                total += loss.item() * len(batch)
             history.append(total / len(x))
             update(epoch, f"loss {history[-1]:.6f}")
     model.eval()
