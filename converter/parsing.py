@@ -124,8 +124,7 @@ def parse_log(log_path, out_path, config_path=None, fmt: str = "auto") -> dict:
     table = pa.table(columns).replace_schema_metadata(
         {META_FORMAT: fmt.encode(), META_HEADER_FIELDS: str(header_fields).encode()}
     )
-    with atomic.atomic_path(out_path) as tmp:
-        pq.write_table(table, tmp)
+    write_table(table, out_path)
     return {
         "log": str(log_path),
         "out": str(out_path),
@@ -136,6 +135,18 @@ def parse_log(log_path, out_path, config_path=None, fmt: str = "auto") -> dict:
         "templates": len(final),
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def write_table(table: pa.Table, out_path) -> None:
+    """Write a parquet table atomically; a bad destination is a one-line error."""
+    out_path = Path(out_path)
+    if out_path.is_dir():
+        raise AlogError(f"output path {out_path} is a directory")
+    try:
+        with atomic.atomic_path(out_path) as tmp:
+            pq.write_table(table, tmp)
+    except OSError as exc:
+        raise AlogError(f"cannot write {out_path}: {exc.strerror or exc}") from None
 
 
 def read_parsed(path) -> pd.DataFrame:

@@ -16,9 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from converter import atomic
 from converter.errors import AlogError
-from converter.parsing import read_parsed
+from converter.parsing import read_parsed, write_table
 from converter.vocab import build_training_vocab, write_training_vocab
 
 VOCAB_FILE = "vocab.json"
@@ -48,6 +47,9 @@ def build_deeplog_inputs(parsed_path, out_dir, window: int = 10, template_col: s
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AlogError(f"output directory {out_dir} is a file")
+    for target in (out_dir / VOCAB_FILE, out_dir / SEQUENCES_FILE):
+        if target.is_dir():  # refuse before writing either file, so none is left orphaned
+            raise AlogError(f"output path {target} is a directory")
     parsed = read_parsed(parsed_path)
     fmt, header_fields = parsed.attrs["log_format"], parsed.attrs["header_fields"]
     frame = parsed.sort_values("line_id", kind="stable").reset_index(drop=True)
@@ -86,10 +88,12 @@ def build_deeplog_inputs(parsed_path, out_dir, window: int = 10, template_col: s
         b"alog.header_fields": str(header_fields).encode(),
         b"alog.vocab_size": str(len(vocab)).encode(),
     })
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AlogError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
     write_training_vocab(out_dir / VOCAB_FILE, vocab)
-    with atomic.atomic_path(out_dir / SEQUENCES_FILE) as tmp:
-        pq.write_table(table, tmp)
+    write_table(table, out_dir / SEQUENCES_FILE)
     return {
         "vocab": str(out_dir / VOCAB_FILE),
         "sequences": str(out_dir / SEQUENCES_FILE),

@@ -108,21 +108,27 @@ def build_signatures(parsed_path, out_dir, scales=(10, 30, 60), step: int = 5, b
         )
     signatures = signature_matrices(counts, scales)
     target = out_dir / SIGNATURES_FILE
-    with atomic.atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
-            np.savez(
-                fh,
-                signatures=signatures,
-                scales=np.asarray(scales, dtype=np.int64),
-                step=np.int64(step),
-                bucket_seconds=np.float64(np.nan if bucket is None else bucket),
-                bucket_lines=np.int64(LINES_PER_BUCKET if bucket is None else 0),
-                templates=np.asarray(sensors, dtype=str),
-            )
+    if target.is_dir():
+        raise AlogError(f"output path {target} is a directory")
+    try:
+        with atomic.atomic_path(target) as tmp:
+            with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
+                np.savez(
+                    fh,
+                    signatures=signatures,
+                    scales=np.asarray(scales, dtype=np.int64),
+                    step=np.int64(step),
+                    bucket_seconds=np.float64(np.nan if bucket is None else bucket),
+                    bucket_lines=np.int64(LINES_PER_BUCKET if bucket is None else 0),
+                    templates=np.asarray(sensors, dtype=str),
+                )
+    except OSError as exc:
+        raise AlogError(f"cannot write {target}: {exc.strerror or exc}") from None
     return {
         "signatures": str(target),
         "time_points": int(len(counts)),
         "matrices": int(len(signatures)),
+        "shape": list(signatures.shape),
         "sensors": len(sensors),
         "scales": list(scales),
         "step": int(step),

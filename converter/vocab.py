@@ -155,15 +155,25 @@ def check_vocab_size(vocab: Mapping, model_vocab_size: int, where: str) -> None:
         )
 
 
+def _write_json(path, obj) -> None:
+    path = Path(path)
+    if path.is_dir():
+        raise AlogError(f"output path {path} is a directory")
+    try:
+        atomic.write_json(path, obj)
+    except OSError as exc:
+        raise AlogError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def write_training_vocab(path, vocab: Mapping[str, int]) -> None:
     vocab = _check_training(dict(vocab), "training vocab")
-    atomic.write_json(path, dict(sorted(vocab.items(), key=lambda kv: kv[1])))
+    _write_json(path, dict(sorted(vocab.items(), key=lambda kv: kv[1])))
 
 
 def write_engine_vocab(path, vocab: Mapping) -> None:
     """Write ``{"0": template}``; accepts int or string keys."""
     engine = _check_engine({str(k) if _is_index(k) else k: v for k, v in vocab.items()}, "engine vocab")
-    atomic.write_json(path, {str(i): t for i, t in engine.items()})
+    _write_json(path, {str(i): t for i, t in engine.items()})
 
 
 def fix_vocab(parsed_path, old_vocab_path, out_path) -> dict:
@@ -192,4 +202,4 @@ def fix_vocab(parsed_path, old_vocab_path, out_path) -> dict:
         owner[template] = cluster_id
         fixed[template] = index
     write_training_vocab(out_path, fixed)
-    return {"out": str(out_path), "templates": len(fixed), "warning": FIX_VOCAB_WARNING}
+    return {"out": str(out_path), "entries": len(fixed), "templates": len(fixed), "warning": FIX_VOCAB_WARNING}

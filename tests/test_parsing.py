@@ -190,3 +190,13 @@ def test_grouping_accuracy_definition():
     assert grouping_accuracy([1, 1, 1], [1, 1, 2]) == 0.0
     with pytest.raises(AlogError):
         grouping_accuracy([1], [1, 2])
+
+
+def test_bad_output_paths_are_refused(tmp_path, loghub):
+    log = loghub / "OpenSSH_2k.log"
+    (tmp_path / "dir.parquet").mkdir()
+    with pytest.raises(AlogError, match="is a directory"):
+        parse_log(log, tmp_path / "dir.parquet")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(AlogError, match="cannot write"):
+        parse_log(log, tmp_path / "afile" / "p.parquet")

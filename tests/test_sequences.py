@@ -95,6 +95,12 @@ def test_refusals(tmp_path):
         build_deeplog_inputs(parsed, tmp_path / "file", window=1)
     with pytest.raises(AlogError, match="not found"):
         build_deeplog_inputs(tmp_path / "missing.parquet", tmp_path / "out", window=1)
+    with pytest.raises(AlogError, match="cannot create output directory"):
+        build_deeplog_inputs(parsed, tmp_path / "file" / "out", window=1)
+    (tmp_path / "out2" / "sequences.parquet").mkdir(parents=True)
+    with pytest.raises(AlogError, match="is a directory"):
+        build_deeplog_inputs(parsed, tmp_path / "out2", window=1)
+    assert not (tmp_path / "out2" / "vocab.json").exists()
 
 
 def test_load_sequences_refusals(tmp_path):

@@ -51,6 +51,7 @@ def test_line_buckets_on_bgl(tmp_path, parsed_logs):
     assert data["templates"] == sorted(set(parsed["template"]))
     assert summary["time_points"] == 2000 // LINES_PER_BUCKET and summary["bucket_lines"] == LINES_PER_BUCKET
     assert data["signatures"].shape == (200 - 60 + 1, 3, n, n)
+    assert summary["shape"] == [141, 3, n, n] and summary["matrices"] == 141
     assert data["scales"].tolist() == [10, 30, 60] and data["step"] == 5 and np.isnan(data["bucket_seconds"])
     sig = data["signatures"]
     assert sig.max() == 1.0 and sig.min() >= 0.0
@@ -100,6 +101,9 @@ def test_build_refusals(tmp_path):
     with pytest.raises(AlogError, match="is a file"):
         build_signatures(parsed, tmp_path / "file", scales=(2,), step=1)
     assert not (tmp_path / "out").exists()
+    (tmp_path / "out2" / "signatures.npz").mkdir(parents=True)
+    with pytest.raises(AlogError, match="is a directory"):
+        build_signatures(parsed, tmp_path / "out2", scales=(2,), step=1)
     build_signatures(parsed, tmp_path / "out", scales=(2, 8), step=2)  # exactly enough: 10 >= 8 + 2
 
 

@@ -116,7 +116,7 @@ def test_fix_vocab_keeps_indices(tmp_path, parsed_logs):
     old = write(tmp_path, {str(cid): index for index, cid in enumerate(ids)}, "old.json")
     summary = fix_vocab(parsed_logs["HDFS"], old, tmp_path / "fixed.json")
     assert summary["warning"] == FIX_VOCAB_WARNING and "retrain" in summary["warning"]
-    assert summary["templates"] == len(ids)
+    assert summary["entries"] == summary["templates"] == len(ids)
     fixed = load_training_vocab(tmp_path / "fixed.json")
     assert fixed == {by_id[cid]: index for index, cid in enumerate(ids)}
 
@@ -145,3 +145,12 @@ def test_fix_vocab_refuses_ids_sharing_a_template(tmp_path):
     pq.write_table(table, tmp_path / "p.parquet")
     with pytest.raises(AlogError, match="share template"):
         fix_vocab(tmp_path / "p.parquet", write(tmp_path, {"1": 0, "2": 1}), tmp_path / "out.json")
+
+
+def test_write_to_bad_paths_is_refused(tmp_path):
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(AlogError, match="is a directory"):
+        write_training_vocab(tmp_path / "dir.json", {"a": 0})
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(AlogError, match="cannot write"):
+        write_engine_vocab(tmp_path / "afile" / "vocab.json", {"0": "a"})
