@@ -123,9 +123,13 @@ def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
         (cell, check) for cell in doc["cells"] for check in cell["checks"]
         if check["status"] in failing and check.get("recorded", True)
     ]
+    unfinished = [
+        (cell, cell.get("problem") or next((c.get("error") for c in cell["checks"] if not c.get("recorded", True)), None))
+        for cell in doc["cells"] if cell["state"] != "complete"
+    ]
     template = _environment(autoescape=False).get_template("summary.md.j2")
     return template.render(
-        doc=doc, failures=failures[:SUMMARY_FAILURE_LIMIT], more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT),
+        doc=doc, unfinished=unfinished, failures=failures[:SUMMARY_FAILURE_LIMIT], more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT),
         worst_per_model=worst_per_model, report_link=report_link,
     )
 

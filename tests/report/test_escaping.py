@@ -1,0 +1,54 @@
+"""Text from exceptions, warnings and process output reaches every output escaped, never as markup."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from report_factory import healthy_world, make_cell
+
+from harness.report import build_report
+
+SCRIPT = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def hostile_world():
+    cells = healthy_world()
+    cells[1] = make_cell("torch-2.8.0", {
+        ("deeplog", "dynamo_export"): dict(
+            status="fail", error=f"RuntimeError: bad node {SCRIPT} in graph",
+            root_cause=f'UnsupportedOperatorError: <img src=x onerror="alert(2)"> {SCRIPT}',
+            warnings=[{"category": "UserWarning", "message": f"tracer saw {SCRIPT} & 'quotes'"}],
+            detail={"exporter": "dynamo", "op_types": {SCRIPT: 1}, "note": SCRIPT},
+            repro=f"reports/repro/{SCRIPT}"),
+    })
+    cells[2] = make_cell("torch-2.9.1", status="crash", signal="SIGSEGV", checks=[],
+                         output_tail=f"Fatal Python error: {SCRIPT}\x00\x1b[31m")
+    return cells
+
+
+def test_exception_text_is_escaped_in_html_junit_and_summary(workspace):
+    workspace.write_cells(hostile_world())
+    build_report(workspace.cells_dir, workspace.matrix_path, workspace.out_dir)
+
+    html = (workspace.out_dir / "index.html").read_text(encoding="utf-8")
+    assert SCRIPT not in html and "<script" not in html.lower()
+    assert "<img" not in html
+    assert html.count(ESCAPED) >= 6  # error, root cause, warning, op types, detail, repro, output tail, messages
+    assert "tracer saw " + ESCAPED + " &amp; &#39;quotes&#39;" in html
+
+    junit_text = (workspace.out_dir / "junit.xml").read_text(encoding="utf-8")
+    assert SCRIPT not in junit_text and ESCAPED in junit_text
+    root = ET.fromstring(junit_text.encode("utf-8"))  # still well-formed despite \x00 and escape codes
+    case = next(c for c in root.iter("testcase") if c.get("classname") == "torch-2.8.0" and c.get("name") == "deeplog.dynamo_export")
+    assert case.find("failure").get("message") == f"RuntimeError: bad node {SCRIPT} in graph"
+    assert f"tracer saw {SCRIPT}" in case.find("system-out").text
+
+    summary = (workspace.out_dir / "summary.md").read_text(encoding="utf-8")
+    assert SCRIPT not in summary and ESCAPED in summary
+    assert "RuntimeError: bad node " + ESCAPED + " in graph" in summary
+
+    doc = json.loads((workspace.out_dir / "matrix.json").read_text(encoding="utf-8"))
+    recorded = next(c for c in doc["cells"][1]["checks"] if c["check"] == "dynamo_export" and c["model"] == "deeplog")
+    assert recorded["error"] == f"RuntimeError: bad node {SCRIPT} in graph"  # data stays data in JSON
