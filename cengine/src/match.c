@@ -1,0 +1,274 @@
+#include "match.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char WILDCARD[] = "<*>";
+#define WILDCARD_LEN 3
+
+static int is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+int is_blank(const char *line, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_ws((unsigned char)line[i]))
+            return 0;
+    return 1;
+}
+
+/* Length of the well-formed UTF-8 sequence starting at s[0] (n bytes available), or -m when
+ * it is not: m is the length of its maximal invalid prefix (lead byte plus the continuation
+ * bytes that were still valid), which Python's decoder turns into one U+FFFD. */
+static long utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return -1;
+    }
+    size_t m = 0;
+    while (m < need && 1 + m < n) {
+        unsigned char b = s[1 + m];
+        if (b < (m == 0 ? lo : 0x80) || b > (m == 0 ? hi : 0xBF))
+            break;
+        m++;
+    }
+    return m == need ? (long)(need + 1) : -(long)(1 + m);
+}
+
+int utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        long k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (k < 0)
+            return 0;
+        i += (size_t)k;
+    }
+    return 1;
+}
+
+size_t clean_text(const char *in, size_t n, char *out)
+{
+    size_t k = 0, i = 0;
+    int pending_space = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)in[i];
+        if (is_ws(c)) {
+            pending_space = k > 0;
+            i++;
+            continue;
+        }
+        if (pending_space) {
+            out[k++] = ' ';
+            pending_space = 0;
+        }
+        if (c < 0x80) {
+            out[k++] = (char)c;
+            i++;
+            continue;
+        }
+        long len = utf8_seq((const unsigned char *)in + i, n - i);
+        if (len > 0) {
+            memcpy(out + k, in + i, (size_t)len);
+            k += (size_t)len;
+            i += (size_t)len;
+        } else {
+            memcpy(out + k, "\xEF\xBF\xBD", 3); /* U+FFFD REPLACEMENT CHARACTER */
+            k += 3;
+            i += (size_t)-len;
+        }
+    }
+    return k;
+}
+
+int split_content(const char *line, size_t n, long header_fields, const char **content, size_t *clen)
+{
+    size_t i = 0;
+    while (i < n && is_ws((unsigned char)line[i]))
+        i++;
+    for (long f = 0; f < header_fields; f++) {
+        if (i >= n)
+            return -1;
+        while (i < n && !is_ws((unsigned char)line[i]))
+            i++;
+        while (i < n && is_ws((unsigned char)line[i]))
+            i++;
+    }
+    /* Exactly header_fields fields: the content is empty (only an empty template matches it). */
+    *content = line + i;
+    *clen = n - i;
+    return 0;
+}
+
+/* Code points in UTF-8 text: bytes that are not continuation bytes. */
+static size_t count_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+static int pattern_build(Pattern *p, size_t index, const char *tmpl, size_t len)
+{
+    memset(p, 0, sizeof *p);
+    p->index = index;
+    char *norm = malloc(3 * len + 1);
+    if (!norm)
+        return -1;
+    size_t n = clean_text(tmpl, len, norm);
+    size_t wild = 0;
+    for (size_t i = 0; i + WILDCARD_LEN <= n;) {
+        if (memcmp(norm + i, WILDCARD, WILDCARD_LEN) == 0) {
+            wild++;
+            i += WILDCARD_LEN;
+        } else {
+            i++;
+        }
+    }
+    p->nseg = wild + 1;
+    p->seg_off = malloc(p->nseg * sizeof *p->seg_off);
+    p->seg_len = malloc(p->nseg * sizeof *p->seg_len);
+    p->text = malloc(n + 1);
+    if (!p->seg_off || !p->seg_len || !p->text) {
+        free(norm);
+        return -1;
+    }
+    /* Copy the literal pieces side by side; wildcards become segment boundaries. */
+    size_t out = 0, seg = 0, start = 0;
+    for (size_t i = 0; i < n;) {
+        if (i + WILDCARD_LEN <= n && memcmp(norm + i, WILDCARD, WILDCARD_LEN) == 0) {
+            p->seg_off[seg] = start;
+            p->seg_len[seg] = out - start;
+            seg++;
+            start = out;
+            i += WILDCARD_LEN;
+        } else {
+            p->text[out++] = norm[i++];
+        }
+    }
+    p->seg_off[seg] = start;
+    p->seg_len[seg] = out - start;
+    p->text[out] = '\0';
+    p->literal_chars = count_chars(p->text, out);
+    p->min_len = out + wild;
+    free(norm);
+    return 0;
+}
+
+static void pattern_free(Pattern *p)
+{
+    free(p->text);
+    free(p->seg_off);
+    free(p->seg_len);
+}
+
+static int pattern_order(const void *a, const void *b)
+{
+    const Pattern *x = a, *y = b;
+    if (x->literal_chars != y->literal_chars)
+        return x->literal_chars > y->literal_chars ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+void matcher_free(Matcher *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        pattern_free(&m->p[i]);
+    free(m->p);
+    memset(m, 0, sizeof *m);
+}
+
+int matcher_build(Matcher *m, const Vocab *v, Err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->p = calloc(v->n ? v->n : 1, sizeof *m->p);
+    if (!m->p)
+        goto oom;
+    for (size_t i = 0; i < v->n; i++) {
+        m->n = i + 1;
+        if (pattern_build(&m->p[i], i, v->text[i], v->len[i]) != 0)
+            goto oom;
+    }
+    qsort(m->p, m->n, sizeof *m->p, pattern_order);
+    return 0;
+oom:
+    matcher_free(m);
+    err_set(err, EXIT_RUNTIME, "out of memory building the template matcher");
+    return -1;
+}
+
+/* Leftmost occurrence of needle in hay[from, to), or -1. */
+static long find(const char *hay, size_t from, size_t to, const char *needle, size_t nlen)
+{
+    if (nlen == 0)
+        return from <= to ? (long)from : -1;
+    if (to < from || to - from < nlen)
+        return -1;
+    const char *p = hay + from, *last = hay + to - nlen;
+    while (p <= last) {
+        p = memchr(p, needle[0], (size_t)(last - p) + 1);
+        if (!p)
+            return -1;
+        if (memcmp(p, needle, nlen) == 0)
+            return (long)(p - hay);
+        p++;
+    }
+    return -1;
+}
+
+static int pattern_match(const Pattern *p, const char *s, size_t n)
+{
+    if (n < p->min_len)
+        return 0;
+    const char *t = p->text;
+    size_t first = p->seg_len[0];
+    if (p->nseg == 1)
+        return n == first && memcmp(s, t, n) == 0;
+    size_t last_off = p->seg_off[p->nseg - 1], last_len = p->seg_len[p->nseg - 1];
+    if (memcmp(s, t, first) != 0 || memcmp(s + n - last_len, t + last_off, last_len) != 0)
+        return 0;
+    /* Greedy leftmost placement of the middle pieces leaves the most room for the rest;
+     * each wildcard takes at least one character (one UTF-8 sequence: the text is clean). */
+    size_t pos = first, end = n - last_len;
+    for (size_t k = 1; k + 1 < p->nseg; k++) {
+        if (pos >= end)
+            return 0;
+        unsigned char c = (unsigned char)s[pos];
+        size_t from = pos + (c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4);
+        long q = find(s, from, end, t + p->seg_off[k], p->seg_len[k]);
+        if (q < 0)
+            return 0;
+        pos = (size_t)q + p->seg_len[k];
+    }
+    return end > pos;
+}
+
+long matcher_match(const Matcher *m, const char *s, size_t n)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (pattern_match(&m->p[i], s, n))
+            return (long)m->p[i].index;
+    return -1;
+}

@@ -1,0 +1,175 @@
+#include "parity.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "npy.h"
+
+int npy_load_for(const char *path, const IoSpec *input, NpyInfo *info, void **data, Err *err)
+{
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    unsigned char *head = NULL;
+    int rc = -1;
+    if (!f) {
+        err_set(err, EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        err_set(err, EXIT_INPUT, "%s is not a regular file", path);
+        goto done;
+    }
+    size_t fsize = (size_t)st.st_size;
+    size_t want = fsize < 12 + NPY_MAX_HEADER ? fsize : 12 + NPY_MAX_HEADER;
+    head = malloc(want ? want : 1);
+    if (!head) {
+        err_set(err, EXIT_RUNTIME, "out of memory");
+        goto done;
+    }
+    if (fread(head, 1, want, f) != want) {
+        err_set(err, EXIT_INPUT, "cannot read %s", path);
+        goto done;
+    }
+    if (npy_parse_header(head, want, info, err) != 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        err_set(err, EXIT_INPUT, "%s: %s", path, why);
+        goto done;
+    }
+    if (info->type != input->elem) {
+        err_set(err, EXIT_INPUT, "%s holds %s but model input \"%s\" takes %s", path, npy_type_name(info->type),
+                input->name, elem_type_name(input->elem));
+        goto done;
+    }
+    if (info->rank != input->rank) {
+        err_set(err, EXIT_INPUT, "%s has rank %zu but model input \"%s\" has rank %zu", path, info->rank,
+                input->name, input->rank);
+        goto done;
+    }
+    for (size_t d = 0; d < info->rank; d++)
+        if (input->dims[d] > 0 && input->dims[d] != info->dims[d]) {
+            err_set(err, EXIT_INPUT, "%s has %lld at axis %zu but model input \"%s\" is fixed to %lld there", path,
+                    (long long)info->dims[d], d, input->name, (long long)input->dims[d]);
+            goto done;
+        }
+    /* Sizes are checked against the file before anything is allocated for the data. */
+    if (info->data_offset > fsize || fsize - info->data_offset != info->data_bytes) {
+        err_set(err, EXIT_INPUT, "%s: header promises %zu data bytes but the file has %lld", path, info->data_bytes,
+                (long long)fsize - (long long)info->data_offset);
+        goto done;
+    }
+    *data = malloc(info->data_bytes ? info->data_bytes : 1);
+    if (!*data) {
+        err_set(err, EXIT_RUNTIME, "out of memory (%zu bytes)", info->data_bytes);
+        goto done;
+    }
+    if (fseek(f, (long)info->data_offset, SEEK_SET) != 0 ||
+        fread(*data, 1, info->data_bytes, f) != info->data_bytes) {
+        err_set(err, EXIT_INPUT, "cannot read the data of %s", path);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (rc != 0) {
+        free(*data);
+        *data = NULL;
+    }
+    free(head);
+    fclose(f);
+    return rc;
+}
+
+/* Write the NPY to a temporary file beside the target, then rename it into place. */
+static int write_npy_atomic(const char *path, int type, const int64_t *dims, size_t rank, const void *data,
+                            size_t bytes, Err *err)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 16);
+    if (!tmp) {
+        err_set(err, EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp.XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        err_set(err, EXIT_OUTPUT, "cannot create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "wb");
+    int ok = f && npy_write(f, type, dims, rank, data, bytes) == 0;
+    if (f)
+        ok = (fclose(f) == 0) && ok;
+    else
+        close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        err_set(err, EXIT_OUTPUT, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, const char *out_npy, int threads,
+               Err *err)
+{
+    const OrtApi *api = ctx->api;
+    Model m;
+    NpyInfo info;
+    void *data = NULL;
+    OrtValue *out = NULL;
+    OrtTensorTypeAndShapeInfo *ti = NULL;
+    int rc = -1;
+    if (model_open(&m, ctx, model_path, threads, err) != 0)
+        return -1;
+    if (m.n_in != 1 || m.n_out < 1) {
+        err_set(err, EXIT_INPUT, "%s has %zu inputs and %zu outputs; parity mode feeds one input", model_path, m.n_in,
+                m.n_out);
+        goto done;
+    }
+    if (!m.in[0].is_tensor || npy_type_size(m.in[0].elem) == 0) {
+        err_set(err, EXIT_INPUT, "%s input \"%s\" has type %s, which NPY parity mode does not feed", model_path,
+                m.in[0].name, m.in[0].is_tensor ? elem_type_name(m.in[0].elem) : "non-tensor");
+        goto done;
+    }
+    if (npy_load_for(in_npy, &m.in[0], &info, &data, err) != 0)
+        goto done;
+    if (model_run1(&m, 0, m.in[0].elem, data, info.data_bytes, info.dims, info.rank, 0, &out, NULL, err) != 0)
+        goto done;
+    enum ONNXTensorElementDataType et;
+    size_t rank, count;
+    int64_t dims[NPY_MAX_RANK];
+    void *odata = NULL;
+    if (ort_check(api, api->GetTensorTypeAndShape(out, &ti), EXIT_RUNTIME, "cannot read the output", err) ||
+        ort_check(api, api->GetTensorElementType(ti, &et), EXIT_RUNTIME, "cannot read the output", err) ||
+        ort_check(api, api->GetDimensionsCount(ti, &rank), EXIT_RUNTIME, "cannot read the output", err))
+        goto done;
+    if (npy_type_size((int)et) == 0 || rank > NPY_MAX_RANK) {
+        err_set(err, EXIT_INPUT, "output \"%s\" is %s of rank %zu, which cannot be written as NPY", m.out[0].name,
+                elem_type_name((int)et), rank);
+        goto done;
+    }
+    if (ort_check(api, api->GetDimensions(ti, dims, rank), EXIT_RUNTIME, "cannot read the output", err) ||
+        ort_check(api, api->GetTensorShapeElementCount(ti, &count), EXIT_RUNTIME, "cannot read the output", err) ||
+        ort_check(api, api->GetTensorMutableData(out, &odata), EXIT_RUNTIME, "cannot read the output", err))
+        goto done;
+    if (write_npy_atomic(out_npy, (int)et, dims, rank, odata, count * npy_type_size((int)et), err) != 0)
+        goto done;
+    rc = 0;
+done:
+    if (ti)
+        api->ReleaseTensorTypeAndShapeInfo(ti);
+    if (out)
+        api->ReleaseValue(out);
+    free(data);
+    model_close(&m);
+    return rc;
+}
