@@ -1,0 +1,183 @@
+"""Reference DeepLog detector: the verdicts the C engine (cengine/) must reproduce line for line.
+
+For every physical line of a log (1-based numbers; blank lines are skipped without a verdict):
+
+1. The content is the line after ``header_fields`` leading fields, matched against the engine
+   vocab with ``converter.matching.TemplateMatcher``. No match (or a line too short for the
+   header) -> anomaly, reason ``unknown_template``; the line does not enter the key history.
+2. A matched key with fewer than ``seq_len`` keys before it -> normal, reason ``warmup``.
+3. Otherwise the window is the last ``seq_len`` keys; ``rank`` = logits strictly greater than the
+   key's own + equal logits at a lower index. ``rank >= top_g`` -> anomaly ``not_in_top_g``, else
+   normal ``in_top_g``. Then the key joins the history.
+
+Logs are read as bytes and decoded as UTF-8 with replacement characters, as the parser does, so a
+non-UTF-8 log cannot fail. Windows are predicted in chunks of ``batch`` in order of appearance, the
+chunking the engine uses (ONNX Runtime's DeepLog logits measured identical across batch sizes; the
+shared chunking keeps the comparison exact even where they are not).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from converter import artifacts
+from converter.errors import AlogError
+from converter.logformats import ASCII_WS
+from converter.matching import TemplateMatcher
+
+DEFAULT_BATCH = 256
+
+Predict = Callable[[np.ndarray], np.ndarray]  # int64 [n, seq_len] -> float32 [n, vocab]
+
+
+def read_log(path) -> list[str]:
+    """Every physical line of a log file, decoded as the parser decodes (UTF-8, replacement chars)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise AlogError(f"log file not found: {path}") from None
+    except OSError as exc:
+        raise AlogError(f"cannot read log file {path}: {exc.strerror or exc}") from None
+    return data.decode("utf-8", errors="replace").split("\n")
+
+
+def rank_of(logits: np.ndarray, key: int) -> int:
+    """Position of ``key`` when logits are sorted high to low, ties broken by lower index first."""
+    value = logits[key]
+    return int(np.count_nonzero(logits > value) + np.count_nonzero(logits[:key] == value))
+
+
+def _record(line: int, key: int | None, reason: str, rank: int | None) -> dict[str, Any]:
+    anomaly = reason in ("unknown_template", "not_in_top_g")
+    return {"line": line, "template": key, "verdict": "anomaly" if anomaly else "normal", "reason": reason,
+            "rank": rank}
+
+
+def detect_lines(lines: Iterable[str | bytes], engine_vocab: dict[int, str], header_fields: int, seq_len: int,
+                 top_g: int, predict: Predict, batch: int = DEFAULT_BATCH) -> list[dict[str, Any]]:
+    """Verdicts for physical lines (numbered from 1 in the order given), one dict per non-blank line."""
+    if seq_len < 1 or top_g < 0 or header_fields < 0 or batch < 1:
+        raise AlogError(f"bad detection settings: seq_len={seq_len} top_g={top_g} header_fields={header_fields} "
+                        f"batch={batch}")
+    matcher = TemplateMatcher(engine_vocab)
+    records: list[dict[str, Any]] = []
+    windows: list[list[int]] = []
+    pending: list[int] = []  # per window: index of its record
+    history: deque[int] = deque(maxlen=seq_len)
+    for number, line in enumerate(lines, start=1):
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", errors="replace")
+        if not line.strip(ASCII_WS):
+            continue
+        key = matcher.match_line(line, header_fields)
+        if key is None:
+            records.append(_record(number, None, "unknown_template", None))
+            continue
+        if len(history) < seq_len:
+            records.append(_record(number, key, "warmup", None))
+        else:
+            windows.append(list(history))
+            pending.append(len(records))
+            records.append(_record(number, key, "in_top_g", None))  # rank filled in below
+        history.append(key)
+
+    for start in range(0, len(windows), batch):
+        x = np.asarray(windows[start:start + batch], dtype=np.int64).reshape(-1, seq_len)
+        logits = np.asarray(predict(x))
+        if logits.ndim != 2 or logits.shape[0] != len(x):
+            raise AlogError(f"predict returned shape {list(logits.shape)} for {len(x)} windows; expected [n, vocab]")
+        for row, owner in zip(logits, pending[start:start + batch]):
+            record = records[owner]
+            if not 0 <= record["template"] < row.shape[0]:
+                raise AlogError(f"template {record['template']} is outside the model's {row.shape[0]} logits")
+            rank = rank_of(row, record["template"])
+            records[owner] = _record(record["line"], record["template"],
+                                     "not_in_top_g" if rank >= top_g else "in_top_g", rank)
+    return records
+
+
+def ort_predict(onnx_path, input_name: str | None = None, output_name: str | None = None,
+                threads: int = 1) -> Predict:
+    """A predict callable over one ONNX Runtime session (CPU, ``threads`` intra-op threads), reused."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types; one line for the user
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AlogError(f"cannot load {onnx_path}: {first}") from None
+    feed = input_name or session.get_inputs()[0].name
+    fetch = output_name or session.get_outputs()[0].name
+
+    def predict(windows: np.ndarray) -> np.ndarray:
+        return session.run([fetch], {feed: np.ascontiguousarray(windows, dtype=np.int64)})[0]
+
+    return predict
+
+
+@dataclass(frozen=True)
+class DeepLogDir:
+    """A converted model directory, as the engine loads it."""
+
+    onnx_path: Path
+    meta: dict[str, Any]
+    engine_vocab: dict[int, str]
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.meta["seq_len"])
+
+    @property
+    def header_fields(self) -> int:
+        return int(self.meta["header_fields"])
+
+    @property
+    def top_g(self) -> int:
+        return int(self.meta.get("top_g", artifacts.DEFAULT_TOP_G))
+
+    def predict(self, threads: int = 1) -> Predict:
+        return ort_predict(self.onnx_path, self.meta["input_name"], self.meta["output_name"], threads)
+
+
+def load_model_dir(model_dir) -> DeepLogDir:
+    """Read deeplog.onnx's metadata and the engine vocab, refusing what the engine would refuse."""
+    from converter.vocab import load_engine_vocab
+
+    model_dir = Path(model_dir)
+    onnx_path = model_dir / artifacts.DEEPLOG_ONNX
+    meta_path = artifacts.meta_path(onnx_path)
+    if not onnx_path.is_file():
+        raise AlogError(f"{onnx_path} not found")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AlogError(f"{meta_path} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AlogError(f"cannot read {meta_path}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("model_type") != "deeplog":
+        raise AlogError(f"{meta_path} does not describe a deeplog model")
+    for key in ("input_name", "output_name", "vocab_size", "seq_len", "header_fields"):
+        if key not in meta:
+            raise AlogError(f"{meta_path}: missing {key!r}")
+    engine_vocab = load_engine_vocab(model_dir / artifacts.ENGINE_VOCAB)
+    if len(engine_vocab) != int(meta["vocab_size"]):
+        raise AlogError(f"{model_dir / artifacts.ENGINE_VOCAB} has {len(engine_vocab)} templates but "
+                        f"{meta_path} says vocab_size {meta['vocab_size']}")
+    return DeepLogDir(onnx_path, meta, engine_vocab)
+
+
+def detect_file(log_path, model_dir, top_g: int | None = None, predict: Predict | None = None,
+                batch: int = DEFAULT_BATCH) -> list[dict[str, Any]]:
+    """The engine's detection mode in Python: a log file against a model directory."""
+    model = load_model_dir(model_dir)
+    return detect_lines(read_log(log_path), model.engine_vocab, model.header_fields, model.seq_len,
+                        model.top_g if top_g is None else top_g, predict or model.predict(), batch)
