@@ -14,7 +14,7 @@ FIGURE = "max_abs_error"
 
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 64
 PLOT_HEIGHT = 200
-BAR_WIDTH, BAR_GAP, GROUP_GAP = 18, 4, 28
+BAR_WIDTH, BAR_GAP, GROUP_GAP = 20, 4, 44
 
 
 def worst_error(cell: dict[str, Any], model: str) -> tuple[float, str] | None:
@@ -55,7 +55,8 @@ def parity_chart(doc: dict[str, Any]) -> dict[str, Any] | None:
     bars, labels = [], []
     for i, cell in enumerate(doc["cells"]):
         x0 = LEFT + GROUP_GAP / 2 + i * (group_width + GROUP_GAP)
-        labels.append({"x": x0 + group_width / 2, "text": cell["id"]})
+        labels.append({"x": x0 + group_width / 2, "text": cell["id"],
+                       "empty": all(points[(cell["id"], m)] is None for m in models)})
         for j, model in enumerate(models):
             point = points[(cell["id"], model)]
             if point is None:

@@ -101,6 +101,8 @@ def diff_against_baseline(old: dict[str, Any], new: dict[str, Any], old_path=Non
         "cells_added": sorted({k[0] for k in after} - {k[0] for k in before}),
         "cells_removed": sorted({k[0] for k in before} - {k[0] for k in after}),
     }
+    # Slots of a cell that died (or had no file) on one side change together: one line per cell.
+    whole_cell: dict[tuple[str, str, str | None, str], list[dict[str, Any]]] = {}
     for key, check in after.items():
         cell_id, model, name = key
         where = f"{model_name(model)} {name} on {cell_id}"
@@ -108,17 +110,20 @@ def diff_against_baseline(old: dict[str, Any], new: dict[str, Any], old_path=Non
         was = old_check.get("status") if old_check else None
         now = check["status"]
         entry = {"cell": cell_id, "model": model, "check": name, "before": was, "after": now}
+        kind = None
         if now in failing and was not in failing:
-            entry["message"] = f"new failure: {where} is now {now} (was {was or 'not recorded'})"
+            kind, entry["message"] = "new_failures", f"new failure: {where} is now {now} (was {was or 'not recorded'})"
             if check.get("error"):
                 entry["message"] += f": {check['error']}"
-            diff["new_failures"].append(entry)
         elif was in failing and now not in failing:
-            entry["message"] = f"fixed: {where} is now {now} (was {was})"
-            diff["fixed"].append(entry)
+            kind, entry["message"] = "fixed", f"fixed: {where} is now {now} (was {was})"
         elif was is not None and was != now:
-            entry["message"] = f"changed: {where} went from {was} to {now}"
-            diff["changed"].append(entry)
+            kind, entry["message"] = "changed", f"changed: {where} went from {was} to {now}"
+        if kind and (not check.get("recorded", True) or (old_check and not old_check.get("recorded", True))):
+            side = now if not check.get("recorded", True) else was
+            whole_cell.setdefault((kind, cell_id, side, check.get("error") or ""), []).append(entry)
+        elif kind:
+            diff[kind].append(entry)
         if old_check is None:
             continue
         old_figures = dict(_error_figures(old_check))
@@ -134,4 +139,21 @@ def diff_against_baseline(old: dict[str, Any], new: dict[str, Any], old_path=Non
                         f"{old_figures[figure]:.3g} -> {value:.3g}",
                     }
                 )
+    for (kind, cell_id, side, error), entries in whole_cell.items():
+        diff[kind].append(_whole_cell_entry(kind, cell_id, entries, error))
     return diff
+
+
+def _whole_cell_entry(kind: str, cell_id: str, entries: list[dict[str, Any]], error: str) -> dict[str, Any]:
+    n = len(entries)
+    befores = sorted({str(e["before"]) for e in entries})
+    afters = sorted({e["after"] for e in entries})
+    if kind == "new_failures":
+        message = f"new failure: {n} checks on {cell_id} are now {afters[0]} (were {'/'.join(befores)})"
+        message += f": {error}" if error else ""
+    elif kind == "fixed":
+        message = f"fixed: {cell_id} is no longer {'/'.join(befores)}: {n} checks now {'/'.join(afters)}"
+    else:
+        message = f"changed: {n} checks on {cell_id} went from {'/'.join(befores)} to {'/'.join(afters)}"
+    return {"cell": cell_id, "model": "*", "check": "*", "before": entries[0]["before"], "after": entries[0]["after"],
+            "message": message}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+BLOCK = {"div", "p", "li", "ul", "ol", "dl", "dt", "dd", "tr", "td", "th", "h1", "h2", "h3", "h4", "pre", "section",
+         "details", "summary", "table", "thead", "tbody", "header", "main", "title", "text", "br"}
 VOID = {"meta", "br", "hr", "img", "input", "link", "wbr", "col", "area", "base", "source"}
 
 
@@ -17,8 +19,9 @@ class Node:
         return set((self.attrs.get("class") or "").split())
 
     def text(self) -> str:
-        parts = [c if isinstance(c, str) else c.text() for c in self.children]
-        return " ".join(" ".join(parts).split())
+        """The element's text as it reads: inline pieces joined as they are, block elements set apart."""
+        parts = [c if isinstance(c, str) else (f" {c.text()} " if c.tag in BLOCK else c.text()) for c in self.children]
+        return " ".join("".join(parts).split())
 
     def iter(self):
         for child in self.children:
