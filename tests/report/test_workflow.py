@@ -1,0 +1,39 @@
+"""The CI workflow calls the subcommands with options they accept, and the planning step works on the real matrix."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.matrix import load_matrix
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
+MODULES = {"report": "harness.report", "gate": "harness.gate", "gha-matrix": "harness.fanout"}
+
+
+def test_every_alog_matrix_call_in_the_workflow_parses():
+    calls = re.findall(r"run: (alog-matrix .+)", WORKFLOW.read_text(encoding="utf-8"))
+    assert {shlex.split(c)[1] for c in calls} == {"report", "gate"}
+    for call in calls:
+        _, name, *argv = shlex.split(call)
+        parser = argparse.ArgumentParser(prog=f"alog-matrix {name}", exit_on_error=False)
+        importlib.import_module(MODULES[name]).add_arguments(parser)
+        args = parser.parse_args(argv)
+        assert str(getattr(args, "matrix")) == "matrix.toml"
+    assert "--merge artifacts" in calls[0]
+
+
+def test_the_planning_step_lists_the_repository_matrix():
+    line = re.search(r'echo "cells=\$\((python -m harness\.fanout[^)]*)\)"', WORKFLOW.read_text(encoding="utf-8")).group(1)
+    proc = subprocess.run([sys.executable, *shlex.split(line)[1:]], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    cells = json.loads(proc.stdout)["include"]
+    assert [c["cell"] for c in cells] == [c.id for c in load_matrix(ROOT / "matrix.toml").cells]
+    assert "${{ matrix.cell }}" in WORKFLOW.read_text(encoding="utf-8")
