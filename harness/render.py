@@ -33,12 +33,14 @@ STATUS_MARK = {
     "pass": "✅", "fail": "❌", "xfail": "🟡", "xpass": "🟣", "error": "🟠",
     "skip": "⚪", "crash": "💥", "timeout": "⏱️", "missing": "❔",
 }
-# Detail keys shown with their own label, in this order; the rest follow as compact JSON.
+# Detail keys shown with their own label, in this order; the rest follow as compact JSON
+# ("attempts" and "replay" have their own rendering).
 DETAIL_LABELS = {
-    "exporter": "exporter used", "call": "call", "reason": "why this exporter", "opset": "opset",
-    "inputs": "graph inputs", "input_dims": "graph inputs", "outputs": "graph outputs",
-    "op_types": "op types", "replay": "replay command",
+    "strategy": "strategy asked", "exporter": "exporter used", "call": "call", "reason": "why this exporter",
+    "opset": "opset", "inputs": "graph inputs", "input_dims": "graph inputs", "outputs": "graph outputs",
+    "op_types": "op types", "attempts": "attempts", "replay": "replay",
 }
+DIMS_KEYS = ("inputs", "input_dims", "outputs")
 SUMMARY_FAILURE_LIMIT = 20
 
 _INVALID_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -48,14 +50,16 @@ def slug(text: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text))
 
 
-def compact(value: Any, limit: int = 400) -> str:
-    """A detail value as one short line: dims as [a, b], op-type counts as Op×n, anything else as JSON."""
-    if isinstance(value, dict) and value and all(isinstance(v, int) for v in value.values()):
+def compact(value: Any, key: str | None = None, limit: int = 400) -> str:
+    """A detail value as one short line: op types as Op×n, graph dims as name [a, b], anything else as JSON."""
+    if key == "op_types" and isinstance(value, dict) and all(isinstance(v, int) for v in value.values()):
         text = ", ".join(f"{k}×{v}" for k, v in sorted(value.items(), key=lambda kv: (-kv[1], kv[0])))
-    elif isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+    elif key in DIMS_KEYS and isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
         text = "; ".join(f"{k} [{', '.join(map(str, v))}]" for k, v in value.items())
     elif isinstance(value, str):
         text = value
+    elif value is None:
+        text = "—"
     else:
         text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -76,6 +80,14 @@ def md(text: Any, limit: int = 240) -> str:
     return text.replace("|", "\\|").replace("`", "\\`").replace("[", "\\[").replace("]", "\\]")
 
 
+def replay_command(check: dict[str, Any]) -> str | None:
+    """The recorded replay command, else the way into the bundle (its README.txt holds the command)."""
+    detail = check.get("detail") or {}
+    if detail.get("replay"):
+        return str(detail["replay"])
+    return f"cat {check['repro']}/README.txt" if check.get("repro") else None
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -88,6 +100,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters.update(slug=slug, compact=compact, figure=figure, md=md, model_name=drift.model_name)
     env.globals.update(
         statuses=REPORT_STATUSES, meaning=STATUS_MEANING, mark=STATUS_MARK, detail_labels=DETAIL_LABELS,
+        replay_command=replay_command, xpass_message=drift.xpass_message,
     )
     return env
 
@@ -140,8 +153,8 @@ def _xml_text(text: Any) -> str:
 
 def _failure_text(check: dict[str, Any]) -> str:
     lines = [f"{label}: {check[key]}" for key, label in (("error", "error"), ("root_cause", "root cause"), ("repro", "repro bundle")) if check.get(key)]
-    if check.get("detail", {}).get("replay"):
-        lines.append(f"replay: {check['detail']['replay']}")
+    if replay_command(check):
+        lines.append(f"replay: {replay_command(check)}")
     lines += [f"figure {k}: {figure(v)}" for k, v in (check.get("figures") or {}).items()]
     return "\n".join(lines)
 

@@ -100,8 +100,21 @@ def default_check(cell_id: str, model: str, check: str) -> CheckResult:
     elif check in ("dynamo_export", "auto_export"):
         result.detail, result.seconds = (dynamo if has_dynamo else legacy), 5.6 if has_dynamo else 0.2
         if check == "auto_export":
-            result.detail = dict(result.detail, reason="dynamo export passed verification" if has_dynamo
+            result.detail = dict(result.detail, strategy="auto", reason="dynamo export passed verification" if has_dynamo
                                  else f"torch {torch} has no dynamo keyword: TorchScript exporter")
+            result.detail["attempts"] = [{"exporter": "dynamo", "call": "dynamo=True", "outcome": "ok", "error": None,
+                                          "root_cause": None, "seconds": 5.4, "opset": result.detail["opset"]}]
+            if cell_id == "torch-2.8.0" and model == "deeplog":  # measured: dynamo fails, auto falls back
+                result.detail = dict(legacy, strategy="auto", reason="dynamo exception: Failed to convert the exported "
+                                     "program to an ONNX model; fell back to the TorchScript exporter (dynamo=False)")
+                result.detail["attempts"] = [
+                    {"exporter": "dynamo", "call": "dynamo=True", "outcome": "exception",
+                     "error": "Failed to convert the exported program to an ONNX model",
+                     "root_cause": "DispatchError: No ONNX function found for <OpOverload(op='aten.index', overload='Tensor')>",
+                     "seconds": 6.1, "opset": None},
+                    {"exporter": "torchscript", "call": "dynamo=False", "outcome": "ok", "error": None,
+                     "root_cause": None, "seconds": 0.2, "opset": 17},
+                ]
     elif check == "dynamic_axes":
         result.detail = {"inputs": _inputs(model), "exporter": "dynamo" if has_dynamo else "torchscript"}
     elif check == "parity":

@@ -165,3 +165,27 @@ def test_xpass_messages_differ_per_check(workspace):
         "mscred.default_call from cell torch-2.9.1 in matrix.toml (expected failure: the default (dynamo) call "
         "with dynamic batch+seq fails: Constraints violated)"
     ]
+
+
+def test_the_alog_matrix_command_end_to_end(workspace):
+    """Through the real `alog-matrix` dispatch (harness/cli.py), in its own process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    workspace.write_cells(healthy_world())
+
+    def alog_matrix(*argv):
+        return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, argv)], cwd=root,
+                              capture_output=True, text=True, check=False)
+
+    built = alog_matrix("report", "--cells-dir", workspace.cells_dir, "--matrix", workspace.matrix_path, "--out", workspace.out_dir)
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.startswith("alog-matrix gate: PASS (69 pass, 5 xfail, 6 skip)")
+    judged = alog_matrix("gate", workspace.out_dir / "matrix.json", "--matrix", workspace.matrix_path)
+    assert judged.returncode == 0 and judged.stdout.strip().startswith("alog-matrix gate: PASS")
+    (workspace.cells_dir / "torch-2.9.1.json").unlink()
+    alog_matrix("report", "--cells-dir", workspace.cells_dir, "--matrix", workspace.matrix_path, "--out", workspace.out_dir)
+    judged = alog_matrix("gate", workspace.out_dir / "matrix.json")
+    assert judged.returncode == 2 and "Traceback" not in judged.stdout + judged.stderr

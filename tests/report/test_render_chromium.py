@@ -62,7 +62,10 @@ def rendered(tmp_path_factory):
         make_cell("torch-2.8.0", {("deeplog", "dynamo_export"): dict(status="xpass", error=None, root_cause=None)}),
         make_cell("torch-2.9.1", status="crash", signal="SIGSEGV", checks=[("deeplog", c) for c in CHECKS[:4]],
                   output_tail="Fatal Python error: Segmentation fault\nCurrent thread 0x00007f (most recent call first):\n  File \"torch/onnx/utils.py\", line 1612 in _export"),
-        make_cell("torch-2.13.0"),
+        make_cell("torch-2.13.0", {("mscred", "dynamic_axes"): dict(
+            status="fail", error="sequence axis frozen: graph input signatures is [batch, 10, 3, 25, 25]",
+            detail={"inputs": {"signatures": ["batch", 10, 3, 25, 25]}, "exporter": "dynamo"},
+            repro="reports/repro/torch-2.13.0/mscred-dynamic_axes")}),
     ]
     for cell in world:
         cell.write(cells_dir / f"{cell.cell_id}.json")
@@ -92,7 +95,7 @@ def test_verdict_and_counts_are_at_the_top(rendered):
     verdict = dom.find("section", id="verdict")
     assert verdict.find(cls="word").text() == "FAIL"
     chips = [chip.text() for chip in verdict.find_all("span", cls="count")]
-    assert "1 fail" in chips and "1 xpass" in chips and "16 crash" in chips and "20 missing" in chips
+    assert "2 fail" in chips and "1 xpass" in chips and "16 crash" in chips and "20 missing" in chips
     assert verdict.find(cls="line").text().startswith("alog-matrix gate: FAIL (")
 
 
@@ -134,7 +137,7 @@ def test_drift_alert_and_baseline_changes_are_shown(rendered):
     assert ("new failure: 16 checks on torch-2.9.1 are now crash (were pass/skip/xfail): "
             "cell torch-2.9.1 crashed (SIGSEGV) before this check ran") in changes
     assert "changed: DeepLog dynamo_export on torch-2.8.0 went from xfail to xpass" in changes
-    assert len(changes) == 5  # + the two figure moves of the failing engine check
+    assert len(changes) == 6  # + the dynamic axes failure and the two figure moves of the failing engine check
     assert "cell added: torch-2.15.0" not in changes  # the baseline's matrix already listed it (as missing)
 
 
@@ -157,6 +160,20 @@ def test_drill_down_holds_the_failure_evidence(rendered):
     legacy = cell.find(id="slot-torch-1.13.1-deeplog-legacy_export").text()
     assert "exporter used torchscript" in legacy and "opset 17" in legacy and "graph inputs sequences [batch, seq]" in legacy
     assert "LSTM×2" in legacy
+
+
+def test_drill_down_lists_export_attempts_and_how_to_replay(rendered):
+    dom, _ = rendered
+    auto = dom.find(id="slot-torch-2.8.0-deeplog-auto_export").text()
+    assert "strategy asked auto" in auto and "exporter used torchscript" in auto
+    assert ("attempts dynamo (dynamo=True): exception — Failed to convert the exported program to an ONNX model "
+            "[root cause: DispatchError: No ONNX function found for <OpOverload(op='aten.index', overload='Tensor')>] "
+            "· 6.10 s torchscript (dynamo=False): ok · opset 17 · 0.20 s") in auto
+    xpass = dom.find(id="slot-torch-2.8.0-deeplog-dynamo_export").text()
+    assert "drift alert dynamo export now succeeds for DeepLog on torch 2.8.0" in xpass
+    axes = dom.find(id="slot-torch-2.13.0-mscred-dynamic_axes").text()
+    assert "repro bundle reports/repro/torch-2.13.0/mscred-dynamic_axes" in axes
+    assert "replay cat reports/repro/torch-2.13.0/mscred-dynamic_axes/README.txt" in axes
 
 
 def test_drill_down_of_a_crashed_and_a_missing_cell(rendered):
