@@ -72,7 +72,17 @@ def read_cell_file(path: Path) -> LoadedCell:
         return LoadedCell(path.stem, path, None, "unreadable", f"{path} is not a cell result: {exc}")
     state = result.status if result.status in CELL_STATES else "error"
     problem = None if state == result.status else f"unknown cell status {result.status!r}"
+    if state == "error" and problem is None:
+        problem = f"the harness stopped this cell: {_tail_summary(result.output_tail)}"
     return LoadedCell(result.cell_id, path, result, state, problem)
+
+
+def _tail_summary(tail: str | None) -> str:
+    """First and last lines of a dead cell's output: what it was doing, and the exception it ended on."""
+    lines = [line.strip() for line in (tail or "").splitlines() if line.strip()]
+    if not lines:
+        return "no output recorded"
+    return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
 
 
 def load_cells(cells_dir: Path, matrix: Matrix | None) -> list[LoadedCell]:

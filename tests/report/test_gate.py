@@ -52,9 +52,16 @@ def test_a_cell_the_harness_errored_on_is_missing_evidence(workspace, alog_matri
     cells = healthy_world()
     cells[2] = make_cell("torch-2.9.1", status="error", checks=[],
                          output_tail="uv pip install: No solution found when resolving dependencies")
+    cells[3] = make_cell("torch-2.13.0", status="error", checks=[("deeplog", "exporter_signature")],
+                         output_tail="the cell runner exited with code 1 during stage train\nTraceback (most recent call last):\n"
+                                     "ImportError: pyarrow requires NumPy 2.0 or newer, found 1.26.4\n")
     code, out, _ = alog_matrix("gate", build(workspace, cells))
     assert code == 2
-    assert "ERROR torch-2.9.1" in out
+    assert ("ERROR torch-2.9.1: the harness stopped this cell: uv pip install: No solution found when resolving "
+            "dependencies") in out
+    assert ("ERROR torch-2.13.0: the harness stopped this cell: the cell runner exited with code 1 during stage train "
+            "… ImportError: pyarrow requires NumPy 2.0 or newer, found 1.26.4") in out
+    assert "39 error" in out  # both stopped cells' unreached slots: shown, yet no converter failure (exit 2, not 1)
 
 
 def test_an_unreadable_cell_file_is_missing_evidence(workspace, alog_matrix):
