@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 
 from harness import chart, drift
-from harness.report_model import REPORT_STATUSES
+from harness.report_model import REPORT_STATUSES, tail_summary
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -137,7 +137,7 @@ def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
         if check["status"] in failing and check.get("recorded", True)
     ]
     unfinished = [
-        (cell, cell.get("problem") or next((c.get("error") for c in cell["checks"] if not c.get("recorded", True)), None))
+        (cell, cell.get("problem") or f"{cell.get('signal') or cell['state']}; output: {tail_summary(cell.get('output_tail'))}")
         for cell in doc["cells"] if cell["state"] != "complete"
     ]
     template = _environment(autoescape=False).get_template("summary.md.j2")

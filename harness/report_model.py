@@ -73,11 +73,11 @@ def read_cell_file(path: Path) -> LoadedCell:
     state = result.status if result.status in CELL_STATES else "error"
     problem = None if state == result.status else f"unknown cell status {result.status!r}"
     if state == "error" and problem is None:
-        problem = f"the harness stopped this cell: {_tail_summary(result.output_tail)}"
+        problem = f"the harness stopped this cell: {tail_summary(result.output_tail)}"
     return LoadedCell(result.cell_id, path, result, state, problem)
 
 
-def _tail_summary(tail: str | None) -> str:
+def tail_summary(tail: str | None) -> str:
     """First and last lines of a dead cell's output: what it was doing, and the exception it ended on."""
     lines = [line.strip() for line in (tail or "").splitlines() if line.strip()]
     if not lines:
