@@ -1,4 +1,5 @@
-"""Sessions: `tests` (the test suite), `bench` (side-by-side benchmarks), `cengine` (build the C engine).
+"""Sessions: `tests` (the test suite), `bench` (side-by-side benchmarks), `matrix` (the release matrix),
+`cengine` (build the C engine).
 
 Every session is a few lines over `install_project`; versions live in matrix.toml, not here.
 """
@@ -58,3 +59,18 @@ def bench(session: nox.Session) -> None:
     install_project(session, TEST_TORCH, extras="test,harness")
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session(python="3.11", venv_backend="uv")
+def matrix(session: nox.Session) -> None:
+    """Every matrix.toml cell in its own uv venv, then the report and the gate (non-zero exit = not PASS).
+
+    Options go after `--`: `--cells torch-2.8.0,torch-2.9.1`, `--matrix PATH`, `--resume`.
+    """
+    install_project(session, TEST_TORCH, extras="harness")
+    session.run("alog-matrix", "run", *session.posargs)
+
+
+@nox.session(python=False)
+def cengine(session: nox.Session) -> None:
+    session.run("make", "-C", str(ROOT / "cengine"), *session.posargs, external=True)

@@ -30,7 +30,7 @@ PTH_NAME = "alog_checkout.pth"
 PROJECT_EXTRAS = ("test",)
 
 # What the cell must be able to import once built (module -> distribution whose version we record).
-VERIFY_IMPORTS = ("torch", "numpy", "onnx", "onnxruntime", "onnxscript")
+VERIFY_IMPORTS = ("torch", "numpy", "onnx", "onnxruntime", "onnxscript", "pandas", "pyarrow", "drain3")
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def verify_env(cell: Cell, cell_env: CellEnv) -> dict[str, str]:
     code = (
         "import importlib, json\n"
         f"mods = {VERIFY_IMPORTS!r}\n"
-        "print(json.dumps({m: importlib.import_module(m).__version__ for m in mods}))\n"
+        "print(json.dumps({m: getattr(importlib.import_module(m), '__version__', '?') for m in mods}))\n"
     )
     proc = subprocess.run([str(cell_env.python), "-c", code], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:

@@ -170,6 +170,7 @@ def default_call(model, example, input_name: str, output_name: str, dynamic_axes
     import torch
 
     start = time.perf_counter()
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path.unlink(missing_ok=True)
     with capture() as (caught, out):
         try:
@@ -252,3 +253,37 @@ def _exporter_from_traceback(exc: BaseException, stdout: str) -> tuple[str, str]
     if "torch/onnx/utils.py" in joined or "torch/jit" in joined:
         return "torchscript", "the traceback runs through torch.onnx.utils (TorchScript exporter)"
     return "unknown", "no exporter module in the traceback"
+
+
+# --- torch.onnx.dynamo_export (torch 2.0-2.3: the dynamo route before the dynamo= keyword) ------
+
+
+def dynamo_export_function(model, example, onnx_path: Path) -> dict[str, Any]:
+    """Call ``torch.onnx.dynamo_export`` with dynamic shapes and say what came out."""
+    import os
+
+    import torch
+
+    start = time.perf_counter()
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"outcome": "ok"}
+    previous = os.getcwd()
+    os.chdir(onnx_path.parent)  # it drops report_dynamo_export.sarif into the working directory
+    try:
+        with capture() as (caught, _):
+            try:
+                options = torch.onnx.ExportOptions(dynamic_shapes=True)
+                torch.onnx.dynamo_export(model, example, export_options=options).save(str(onnx_path))
+            except Exception as exc:  # noqa: BLE001 - the failure is the finding
+                result = {"outcome": "exception", "error_type": type(exc).__name__, "error": first_line(exc),
+                          "root_cause": root_cause(exc)}
+    finally:
+        os.chdir(previous)
+    if result["outcome"] == "ok":
+        import onnx
+
+        proto = onnx.load(str(onnx_path))
+        result["input_dims"] = [graph_input_dims(proto, i.name) for i in proto.graph.input][:1]
+    result["warnings"] = len(warning_records(caught))
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result
