@@ -37,3 +37,18 @@ def test_the_planning_step_lists_the_repository_matrix():
     cells = json.loads(proc.stdout)["include"]
     assert [c["cell"] for c in cells] == [c.id for c in load_matrix(ROOT / "matrix.toml").cells]
     assert "${{ matrix.cell }}" in WORKFLOW.read_text(encoding="utf-8")
+
+
+def test_report_and_gate_run_without_the_projects_heavy_dependencies():
+    # The workflow's report job installs the project with --no-deps, then only jinja2 and jsonschema.
+    heavy = ("torch", "numpy", "onnx", "onnxruntime", "onnxscript", "drain3", "pandas", "pyarrow", "rich")
+    script = (
+        "import sys\n"
+        "from harness import cli\n"
+        "cli.build_parser()\n"
+        "import harness.report, harness.gate, harness.report_schema, jsonschema\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
