@@ -1,9 +1,12 @@
-"""Capture what an exporter says (Python warnings, and anything printed to stdout/stderr at the file
-descriptor level, which catches torch's logging and C++ messages) so it is recorded, not sprayed."""
+"""Capture what an exporter says so it is recorded, not sprayed: Python warnings, Python-level prints
+and logging handlers (which may hold a stream that is not fd 1/2, e.g. under pytest), and anything
+written to file descriptors 1 and 2 (C++ messages)."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
 import sys
 import tempfile
@@ -48,9 +51,32 @@ def _fd_capture(sink: Captured) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _python_streams(buffer: io.StringIO) -> Iterator[None]:
+    """sys.stdout/sys.stderr and every console logging handler write to ``buffer``.
+
+    Handlers keep the stream they were created with (which may be a stale replacement of sys.stderr),
+    so every plain StreamHandler is redirected, not only those pointing at today's sys.stderr."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    swapped = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler:  # FileHandler and others keep writing
+                swapped.append((handler, handler.setStream(buffer)))
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        for handler, stream in swapped:
+            handler.setStream(stream)
+
+
+@contextlib.contextmanager
 def capture_exporter_output() -> Iterator[Captured]:
     sink = Captured()
-    with warnings.catch_warnings(record=True) as caught, _fd_capture(sink):
+    buffer = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, _fd_capture(sink), _python_streams(buffer):
         warnings.simplefilter("always")
         try:
             yield sink
@@ -61,3 +87,4 @@ def capture_exporter_output() -> Iterator[Captured]:
                 if key not in seen:  # the same warning raised per layer is one finding
                     seen.add(key)
                     sink.warnings.append({"category": key[0], "message": key[1]})
+    sink.output = (buffer.getvalue() + sink.output)[: MAX_LOG_CHARS * 2]

@@ -149,9 +149,16 @@ def cmd_fix_vocab(args) -> int:
     return 0
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes end as one line too (argparse prints the usage block first by default)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alog-detect", description="Raw logs to verified ONNX artifacts for DeepLog and MSCRED.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _OneLineParser(prog="alog-detect", description="Raw logs to verified ONNX artifacts for DeepLog and MSCRED.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_OneLineParser)
 
     p = sub.add_parser("parse", help="mine templates with Drain3 into a parquet table")
     p.add_argument("--log", required=True, help="raw log file")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -104,8 +105,11 @@ def exporter_signature() -> dict[str, Any]:
     }
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _ANSI.sub("", str(exc)).strip()  # newer exporters colour their messages
     return (text.splitlines()[0] if text else type(exc).__name__)[:500]
 
 

@@ -55,8 +55,12 @@ def trained(loghub, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def model_dir(trained, tmp_path_factory):
-    """model_dir(dataset, strategy) -> a converted model directory, exported once and cached."""
-    from converter.convert import convert_deeplog, convert_mscred
+    """model_dir(dataset, strategy) -> a converted model directory, exported once and cached.
+
+    Each conversion runs in a fresh process, as a user's `alog-detect convert-onnx` does: torch's
+    dynamo exporter keeps state between exports in one process (see converter/exporting.py)."""
+    import subprocess
+    import sys
 
     cache: dict[tuple[str, str], Path] = {}
 
@@ -64,8 +68,14 @@ def model_dir(trained, tmp_path_factory):
         if (dataset, strategy) not in cache:
             result = trained[dataset]
             out = tmp_path_factory.mktemp(f"model-{dataset}-{strategy}")
-            convert_deeplog(result.deeplog_checkpoint, result.vocab, out, exporter=strategy)
-            convert_mscred(result.mscred_checkpoint, out, exporter=strategy)
+            done = subprocess.run(
+                [sys.executable, "-m", "converter.cli", "convert-onnx", "--deeplog-model", str(result.deeplog_checkpoint),
+                 "--vocab", str(result.vocab), "--mscred-model", str(result.mscred_checkpoint),
+                 "--output-dir", str(out), "--exporter", strategy],
+                capture_output=True, text=True,
+            )
+            if done.returncode != 0:
+                pytest.fail(f"convert-onnx --exporter {strategy} failed for {dataset}: {done.stderr.strip()}")
             cache[(dataset, strategy)] = out
         return cache[(dataset, strategy)]
 
