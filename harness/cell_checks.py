@@ -64,6 +64,13 @@ def tolerance_of(matrix: Matrix):
 
 def run_all(cell: Cell, matrix: Matrix, rec, stages, work: Path) -> None:
     models = [m for m in matrix.models]
+
+    def check(model: str, name: str, fn) -> None:
+        if name in matrix.checks:
+            rec.guarded(model, name, fn)
+        else:
+            rec.add(model, name, None, skip_reason="not selected in [defaults].checks")
+
     with stages.timed("probe"):
         signature = _signature_checks(models, rec, work)
     with stages.timed("train"):
@@ -72,31 +79,35 @@ def run_all(cell: Cell, matrix: Matrix, rec, stages, work: Path) -> None:
         return
     for mut in trained:
         with stages.timed("default_call"):
-            rec.guarded(mut.name, "default_call", lambda: _default_call(mut, rec, work))
+            check(mut.name, "default_call", lambda: _default_call(mut, rec, work))
     with stages.timed("export"):
         for mut in trained:
             _export_strategies(mut, matrix, work)
     for mut in trained:
-        for check, strategy, fn in (
+        for name, strategy, fn in (
             ("legacy_export", "legacy", lambda: _legacy_export(mut, rec)),
             ("typeerror_fallback", "legacy", lambda: _typeerror_fallback(mut, rec)),
             ("dynamo_export", "dynamo", lambda: _dynamo_export(mut, rec, signature, work)),
             ("auto_export", "auto", lambda: _auto_export(mut, rec)),
         ):
             if strategy in matrix.strategies or strategy in mut.records:
-                rec.guarded(mut.name, check, fn)
+                check(mut.name, name, fn)
             else:
-                rec.add(mut.name, check, None, skip_reason=f"the {strategy} strategy is not in [defaults].strategies")
+                rec.add(mut.name, name, None, skip_reason=f"the {strategy} strategy is not in [defaults].strategies")
     with stages.timed("dynamic_axes"):
         for mut in trained:
-            rec.guarded(mut.name, "dynamic_axes", lambda: _dynamic_axes(mut, matrix, rec, work))
+            check(mut.name, "dynamic_axes", lambda: _dynamic_axes(mut, matrix, rec, work))
     with stages.timed("parity"):
-        _parity(trained, matrix, rec, work)
+        for mut in trained:
+            if "parity" in matrix.checks and not parity_suite_present():
+                rec.add(mut.name, "parity", None, skip_reason="the parity suite (pytest --artifacts) is not in this checkout")
+            else:
+                check(mut.name, "parity", lambda: _run_parity(mut, rec, work))
     with stages.timed("cengine"):
         for mut in trained:
-            rec.guarded(mut.name, "cengine", lambda: _cengine(mut, matrix, rec, work))
+            check(mut.name, "cengine", lambda: _cengine(mut, matrix, rec, work))
     for mut in trained:
-        rec.guarded(mut.name, "warnings", lambda: _warnings(mut, matrix, rec))
+        check(mut.name, "warnings", lambda: _warnings(mut, matrix, rec))
 
 
 # --- exporter_signature ----------------------------------------------------------------------
@@ -418,14 +429,6 @@ def parity_suite_present() -> bool:
     """The parity suite registers pytest's --artifacts option in a conftest.py."""
     return any('"--artifacts"' in p.read_text(encoding="utf-8", errors="replace")
                for p in (ROOT / "tests").rglob("conftest.py"))
-
-
-def _parity(trained: list[ModelUnderTest], matrix: Matrix, rec, work: Path) -> None:
-    for mut in trained:
-        if not parity_suite_present():
-            rec.add(mut.name, "parity", None, skip_reason="the parity suite (pytest --artifacts) is not in this checkout")
-        else:
-            rec.guarded(mut.name, "parity", lambda: _run_parity(mut, rec, work))
 
 
 def _run_parity(mut: ModelUnderTest, rec, work: Path) -> None:

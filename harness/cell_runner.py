@@ -131,12 +131,14 @@ class Recorder:
 class Stages:
     """Seconds per stage, kept in the cell result (the bench and the report read them)."""
 
-    def __init__(self, result: CellResult):
+    def __init__(self, result: CellResult, on_change: Callable[[], None] = lambda: None):
         self.result = result
+        self.on_change = on_change  # saves progress, so a later death keeps the stage times
 
     def timed(self, name: str):
         stages = self.result.stages
         cell_id = self.result.cell_id
+        on_change = self.on_change
 
         class _Timer:
             def __enter__(self_inner):
@@ -146,6 +148,7 @@ class Stages:
 
             def __exit__(self_inner, *exc):
                 stages[name] = round(stages.get(name, 0.0) + time.perf_counter() - self_inner.start, 3)
+                on_change()
                 return False
 
         return _Timer()
@@ -167,7 +170,7 @@ def run_cell(cell: Cell, matrix: Matrix, out: Path, work: Path) -> CellResult:
     work.mkdir(parents=True, exist_ok=True)
     result = CellResult(cell_id=cell.id, status="error", started=now())
     recorder = Recorder(cell, out, result, dict(matrix.tolerance))
-    stages = Stages(result)
+    stages = Stages(result, recorder.save_partial)
     with stages.timed("environment"):
         result.environment = environment(cell)
     recorder.save_partial()

@@ -61,6 +61,7 @@ class Matrix:
     data: dict[str, Any] = field(default_factory=dict)
     disk: dict[str, Any] = field(default_factory=dict)
     warnings_allowed: tuple[str, ...] = ()
+    checks: tuple[str, ...] = CHECKS  # [defaults].checks: the checks the cells run (others are recorded as skip)
 
     def select(self, ids: list[str] | None) -> tuple[Cell, ...]:
         """The cells named in ``ids`` (in matrix order), or every cell when ``ids`` is empty."""
@@ -96,6 +97,10 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
         raise AlogError(f"matrix file {path} is not valid TOML: {exc}") from None
     defaults = raw.get("defaults", {})
     models = tuple(defaults.get("models", ("deeplog", "mscred")))
+    checks = tuple(defaults.get("checks", CHECKS))
+    unknown = [c for c in checks if c not in CHECKS]
+    if unknown:
+        raise AlogError(f"{path}: [defaults].checks names unknown checks {unknown} (checks: {', '.join(CHECKS)})")
     cells = []
     for table in raw.get("cell", []):
         try:
@@ -127,6 +132,7 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
         data=dict(raw.get("data", {})),
         disk=dict(raw.get("disk", {})),
         warnings_allowed=tuple(raw.get("warnings", {}).get("allow", ())),
+        checks=checks,
     )
 
 
