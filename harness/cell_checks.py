@@ -19,6 +19,7 @@ from typing import Any
 from converter.errors import AlogError
 from harness import probes
 from harness.matrix import Cell, Matrix
+from harness.results import CHECKS
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_WINDOW = 10
@@ -169,14 +170,20 @@ def _train(cell: Cell, matrix: Matrix, models: list[str], rec, work: Path) -> li
             model_dir=legacy_dir,
         )
     except Exception as exc:  # noqa: BLE001 - recorded against every check that could not run
-        seconds = time.perf_counter() - started
+        seconds = round(time.perf_counter() - started, 3)
         failed_model = exc.record.model_type if isinstance(exc, ExportFailed) else None
+        cause = f"{type(exc).__name__}: {probes.first_line(exc)}"
         for model in models:
             if model == failed_model:
                 _record_export_failure(rec, model, "legacy_export", exc.record)
+            elif isinstance(exc, AlogError):  # the converter refused: a failure of the converter on this torch
+                rec.add(model, "legacy_export", False, error=f"the converter's pipeline stopped: {cause}",
+                        root=probes.root_cause(exc), seconds=seconds)
             else:
-                rec.add_error(model, "legacy_export", AlogError(f"the training pipeline stopped: {probes.first_line(exc)}"),
-                              seconds)
+                rec.add_error(model, "legacy_export", exc, seconds)
+            for check in CHECKS:
+                if check not in ("exporter_signature", "legacy_export"):
+                    rec.add_error(model, check, AlogError(f"not reached: the training pipeline stopped ({cause})"))
         return None
     trained = []
     for name in models:

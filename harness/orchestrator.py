@@ -230,7 +230,7 @@ def summary_line(result: CellResult) -> str:
     for check in result.checks:
         counts[check.status] = counts.get(check.status, 0) + 1
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no checks"
-    total = sum(result.stages.values()) if result.stages else 0.0
+    total = result.stages.get("venv", 0.0) + result.stages.get("cell_process", 0.0)
     if result.status == "complete":
         return f"complete ({parts}) in {total:.0f} s"
     how = result.signal if result.status in ("crash", "timeout") else "error"

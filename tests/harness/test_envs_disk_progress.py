@@ -1,0 +1,130 @@
+"""Cell venvs (uv), the disk check before building them, and progress output."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from converter.errors import AlogError
+from harness import disk, envs
+from harness.matrix import load_matrix
+from harness.progress import Progress
+
+from .conftest import write_matrix
+
+
+def _pip_find_links() -> list[str]:
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+                         capture_output=True, text=True).stdout
+    return out.split()
+
+
+def test_only_find_links_cells_see_pips_wheel_folder(tmp_path, monkeypatch):
+    matrix = load_matrix(write_matrix(tmp_path / "m.toml", """
+        [[cell]]
+        id = "local"
+        torch = "2.13.0"
+        find_links = true
+
+        [[cell]]
+        id = "registry"
+        torch = "2.8.0"
+    """))
+    local, registry = matrix.cells
+    monkeypatch.setenv("UV_FIND_LINKS", "/somewhere/else")
+    links = _pip_find_links()
+    if not links:
+        with pytest.raises(AlogError, match="no global.find-links"):
+            envs.uv_environment(local)
+    else:
+        assert envs.uv_environment(local)["UV_FIND_LINKS"] == ",".join(links)
+    assert "UV_FIND_LINKS" not in envs.uv_environment(registry)
+
+
+def test_fingerprint_follows_the_spec(tmp_path):
+    path = write_matrix(tmp_path / "m.toml", """
+        [[cell]]
+        id = "a"
+        torch = "2.8.0"
+        pins = { numpy = "2.2.6" }
+
+        [[cell]]
+        id = "b"
+        torch = "2.8.0"
+        pins = { numpy = "2.2.5" }
+    """)
+    a, b = load_matrix(path).cells
+    assert envs.spec_fingerprint(a) != envs.spec_fingerprint(b)
+    assert envs.spec_fingerprint(a) == envs.spec_fingerprint(load_matrix(path).cells[0])
+    assert not envs.is_current(a, tmp_path / "envs")
+
+
+@pytest.mark.skipif(not _pip_find_links(), reason="needs pip's local wheel folder (global.find-links) for CPU torch")
+def test_build_then_reuse_a_cpu_torch_cell(tmp_path, host_torch):
+    """A real uv venv with the local CPU wheel: built, verified by importing the stack, then reused."""
+    from harness.matrix import DEFAULT_MATRIX
+
+    local = next(c for c in load_matrix(DEFAULT_MATRIX).cells if c.find_links)
+    root = tmp_path / "envs"
+    built = envs.ensure_env(local, root)
+    assert not built.reused and envs.is_current(local, root)
+    version = subprocess.run([str(built.python), "-c", "import torch, harness; print(torch.__version__, harness.__file__)"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert version[0] == f"{local.torch}+cpu"  # the local CPU-only wheel, not the registry's CUDA one
+    assert version[1] == str(envs.ROOT / "harness" / "__init__.py")  # this checkout, no build step
+    assert built.ort_library() is not None and built.ort_library().name.startswith("libonnxruntime.so.")
+    again = envs.ensure_env(local, root)
+    assert again.reused and again.path == built.path
+
+
+def test_disk_check_counts_only_cells_to_build(tmp_path):
+    matrix = load_matrix(write_matrix(tmp_path / "m.toml", """
+        [disk]
+        cuda_cell_gb = 5.0
+        cpu_cell_gb = 1.0
+        margin_gb = 2.0
+
+        [[cell]]
+        id = "cuda"
+        torch = "2.8.0"
+
+        [[cell]]
+        id = "cpu"
+        torch = "2.13.0"
+        find_links = true
+    """))
+    need = disk.estimate(matrix.cells, matrix, tmp_path / "envs")
+    assert need.to_build == ("cuda", "cpu")
+    assert need.need_gb == 8.0
+    assert abs(need.free_gb - shutil.disk_usage(tmp_path).free / 1e9) < 1.0
+    assert disk.estimate((), matrix, tmp_path / "envs").need_gb == 0
+
+
+def test_disk_check_stops_with_one_line_when_short(tmp_path):
+    matrix = load_matrix(write_matrix(tmp_path / "m.toml", """
+        [disk]
+        cuda_cell_gb = 1000000.0
+
+        [[cell]]
+        id = "huge"
+        torch = "2.8.0"
+    """))
+    with pytest.raises(AlogError) as caught:
+        disk.require_space(matrix.cells, matrix, tmp_path / "envs")
+    assert "\n" not in str(caught.value) and "not enough disk" in str(caught.value)
+
+
+def test_plain_progress_lines_outside_a_terminal(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    stream = io.StringIO()
+    progress = Progress(3, stream=stream)
+    progress.cell(2, "torch-2.8.0")
+    progress.stage("train")
+    progress.stage("train")  # repeated: printed once
+    progress.done("complete")
+    progress.close()
+    assert stream.getvalue().splitlines() == ["cell 2/3 torch-2.8.0: train", "cell 2/3 torch-2.8.0: complete"]
