@@ -1,0 +1,299 @@
+"""Parity suite fixtures: one run context (sessions, tolerance, repro folder, figures), the subjects
+(random-weight shapes exported here, and the trained models or the artifacts of --artifacts DIR), and the
+hooks that write the figures JSON at the end of the run.
+
+Options (declared in tests/conftest.py): --artifacts DIR, --parity-report PATH, --parity-repro-dir DIR,
+--parity-strategies LIST, --parity-tolerance SPEC. Hypothesis profile: ALOG_PARITY_PROFILE=ci|thorough.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from converter import artifacts, atomic, checkpoint
+from converter.compare import DEFAULT_TOLERANCE, Tolerance
+from converter.errors import AlogError
+from converter.exporting import STRATEGIES, export_model
+from converter.models import MSCRED, DeepLog
+from converter.paritykit import (ArtifactSet, FiguresRecorder, ParityContext, SessionCache, Subject,
+                                 discover_artifacts)
+from converter.specs import deeplog_spec, mscred_spec
+
+from parity_support import DEFAULT_STRATEGIES, RANDOM_DEEPLOG, RANDOM_MSCRED, profile_name
+
+LOGHUB = Path(__file__).parents[2].parent / "shared/data/loghub"  # the same folder as tests/conftest.py's
+OWN_DATASETS = ("HDFS", "BGL")  # the end-to-end datasets of tests/conftest.py's `trained`
+LOG_SAMPLES = {"hdfs": "HDFS_2k.log", "bgl": "BGL_2k.log", "openssh": "OpenSSH_2k.log"}
+TORCH_THREADS = 1  # with ORT's one intra-op thread (paritykit.DEFAULT_THREADS): stated, not inherited
+
+
+# ---------------------------------------------------------------- options
+
+
+def _option(config, name: str):
+    try:
+        return config.getoption(name)
+    except ValueError:  # the options hook of tests/conftest.py is missing: defaults
+        return None
+
+
+def parse_tolerance(text: str | None) -> Tolerance:
+    if not text:
+        return DEFAULT_TOLERANCE
+    try:
+        pairs = dict(part.split("=", 1) for part in text.replace(" ", "").split(",") if part)
+        return Tolerance.from_mapping(pairs)
+    except (ValueError, TypeError):
+        raise pytest.UsageError(f"--parity-tolerance {text!r}: expected atol=..,rtol=..,max_outlier_fraction=..")
+
+
+def artifact_sets(config) -> list[ArtifactSet] | None:
+    directory = _option(config, "--artifacts")
+    if not directory:
+        return None
+    cached = getattr(config, "_parity_artifact_sets", None)
+    if cached is None:
+        try:
+            cached = discover_artifacts(Path(config.invocation_params.dir, directory))
+        except AlogError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config._parity_artifact_sets = cached
+    return cached
+
+
+def strategies(config) -> tuple[str, ...]:
+    """Export strategies for the random-weight shapes (and for the trained models without --artifacts)."""
+    text = _option(config, "--parity-strategies")
+    if text:
+        chosen = tuple(s.strip() for s in text.split(",") if s.strip())
+        unknown = [s for s in chosen if s not in STRATEGIES]
+        if unknown or not chosen:
+            raise pytest.UsageError(f"--parity-strategies {text!r}: choose from {', '.join(STRATEGIES)}")
+        return chosen
+    sets = artifact_sets(config)
+    if sets:  # follow the strategies the other environment exported with
+        found = tuple(s for s in STRATEGIES if any(s in st.model_dirs for st in sets))
+        return found or ("legacy",)
+    return DEFAULT_STRATEGIES
+
+
+def artifact_cases(config, model_type: str) -> list[tuple[str, str]]:
+    """(set name, label) of every trained artifact a test runs against."""
+    sets = artifact_sets(config)
+    if sets is None:
+        return [(name, s) for name in OWN_DATASETS for s in strategies(config)]
+    return [(s.name, label) for s in sets for label in s.labels(model_type)]
+
+
+def pytest_generate_tests(metafunc):
+    for fixture, model_type in (("deeplog_case", "deeplog"), ("mscred_case", "mscred")):
+        if fixture in metafunc.fixturenames:
+            cases = artifact_cases(metafunc.config, model_type)
+            metafunc.parametrize(fixture, cases, ids=[f"{n}-{label}" for n, label in cases], scope="session")
+    if "strategy" in metafunc.fixturenames:
+        metafunc.parametrize("strategy", strategies(metafunc.config), scope="session")
+
+
+# ---------------------------------------------------------------- the run: sessions, tolerance, figures
+
+
+@dataclass
+class ParityRun:
+    tolerance: Tolerance
+    repro_dir: Path
+    report_path: Path
+    sessions: SessionCache = field(default_factory=SessionCache)
+    recorder: FiguresRecorder = None  # type: ignore[assignment]
+    options: dict[str, Any] = field(default_factory=dict)
+    written: bool = False
+
+    def __post_init__(self) -> None:
+        self.recorder = FiguresRecorder(self.tolerance)
+
+
+_RUN = pytest.StashKey[ParityRun]()
+
+
+def parity_run_of(config) -> ParityRun:
+    if _RUN not in config.stash:
+        root = Path(config.rootpath)
+        here = Path(config.invocation_params.dir)
+        # ALOG_PARITY_FIGURES: the same as --parity-report, for callers that set the environment.
+        report = _option(config, "--parity-report") or os.environ.get("ALOG_PARITY_FIGURES")
+        repro = _option(config, "--parity-repro-dir")
+        config.stash[_RUN] = ParityRun(
+            tolerance=parse_tolerance(_option(config, "--parity-tolerance")),
+            repro_dir=(here / repro) if repro else root / "reports/repro",
+            report_path=(here / report) if report else root / "reports/parity/figures.json",
+            options={"artifacts": _option(config, "--artifacts"), "strategies": list(strategies(config)),
+                     "hypothesis_profile": profile_name(), "torch_threads": TORCH_THREADS},
+        )
+    return config.stash[_RUN]
+
+
+@pytest.fixture(scope="session")
+def parity_run(request) -> ParityRun:
+    run = parity_run_of(request.config)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    yield run
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def parity_ctx(request, parity_run):
+    """ctx(model, check, subject) -> a ParityContext recording into this test's figures."""
+
+    def make(model: str, check: str, subject: Subject | None = None,
+             tolerance: Tolerance | None = None) -> ParityContext:
+        figures = parity_run.recorder.entry(request.node.nodeid, model, check, subject)
+        return ParityContext(parity_run.sessions, tolerance or parity_run.tolerance, parity_run.repro_dir,
+                             figures, request.node.nodeid)
+
+    return make
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if _RUN not in item.config.stash or "parity" not in item.nodeid:
+        return
+    recorder = item.config.stash[_RUN].recorder
+    figures = recorder.entries.get(item.nodeid)
+    if figures is None and report.failed:  # failed before recording anything (e.g. in an export fixture)
+        name = item.name.lower()
+        model = "deeplog" if "deeplog" in name else "mscred" if "mscred" in name else "any"
+        figures = recorder.entry(item.nodeid, model, "setup")
+    if figures is None:
+        return
+    figures.seconds += report.duration
+    if report.when == "call" or report.failed or report.skipped:
+        if figures.outcome != "failed":
+            figures.outcome = report.outcome
+        if report.failed and not figures.first_failure:
+            figures.first_failure = (report.longreprtext.strip().splitlines() or ["failed"])[-1][:500]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    run = session.config.stash.get(_RUN, None)
+    if run is None or not run.recorder.entries:
+        return
+    run.recorder.write(run.report_path, exit_status=int(exitstatus), options=run.options,
+                       sessions=run.sessions.stats(), repro_dir=str(run.repro_dir))
+    run.written = True
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    run = config.stash.get(_RUN, None)
+    if run is not None and run.written:
+        by_model = run.recorder.summary()
+        totals = ", ".join(f"{m} {v['examples']} examples (max abs {v['max_abs_error']:.2g}, {v['ties']} ties, "
+                           f"{v['failures']} failing)" for m, v in by_model.items() if m != "selfcheck")
+        terminalreporter.write_line(f"parity figures: {run.report_path}: {totals}")
+
+
+# ---------------------------------------------------------------- subjects: random-weight shapes
+
+
+@pytest.fixture(scope="session")
+def random_subjects(tmp_path_factory, parity_run):
+    """random_subjects(kind, shape_id, strategy) -> Subject: seeded weights, exported once per strategy."""
+    root = tmp_path_factory.mktemp("parity-random")
+    cache: dict[tuple[str, str, str], Subject] = {}
+
+    def make(kind: str, shape_id: str, strategy: str) -> Subject:
+        key = (kind, shape_id, strategy)
+        if key not in cache:
+            config = (RANDOM_DEEPLOG if kind == "deeplog" else RANDOM_MSCRED)[shape_id]
+            seed = sorted(RANDOM_DEEPLOG if kind == "deeplog" else RANDOM_MSCRED).index(shape_id) + 11
+            torch.manual_seed(seed)
+            model = (DeepLog if kind == "deeplog" else MSCRED)(config).eval()
+            spec = deeplog_spec(model) if kind == "deeplog" else mscred_spec(model)
+            folder = root / f"{kind}-{shape_id}"
+            ckpt = folder / f"{kind}.pth"
+            if not ckpt.exists():
+                checkpoint.save(ckpt, kind, model, extra={"seed": seed})
+            onnx_path = folder / strategy / (artifacts.DEEPLOG_ONNX if kind == "deeplog" else artifacts.MSCRED_ONNX)
+            record = export_model(model, spec, onnx_path, strategy)
+            atomic.write_json(artifacts.meta_path(onnx_path), {
+                "model_type": kind, "input_name": spec.input_name, "output_name": spec.output_name,
+                "model_config": config.to_dict(), "versions": record.versions, "export": record.to_dict()})
+            cache[key] = Subject(f"{kind}-{shape_id}/{strategy}", kind, model, onnx_path, ckpt, spec.input_name,
+                                 spec.output_name, record.exporter, str(torch.__version__))
+        return cache[key]
+
+    return make
+
+
+# ---------------------------------------------------------------- subjects: trained models / --artifacts
+
+
+@dataclass
+class TrainedArtifacts:
+    """The trained models (this run's, or --artifacts DIR's), one subject per (set, label, model)."""
+
+    sets: dict[str, ArtifactSet]
+    loghub: Path
+    subjects: dict[tuple, Subject] = field(default_factory=dict)
+
+    def subject(self, model_type: str, case: tuple[str, str]) -> Subject:
+        key = (model_type, *case)
+        if key not in self.subjects:
+            self.subjects[key] = self.sets[case[0]].subject(model_type, case[1])
+        return self.subjects[key]
+
+    def model_dir(self, case: tuple[str, str]) -> Path:
+        return self.sets[case[0]].model_dirs[case[1]]
+
+    def replay_log(self, case: tuple[str, str]) -> Path:
+        chosen = self.sets[case[0]]
+        if chosen.replay_log is not None:
+            return chosen.replay_log
+        _, payload = checkpoint.load(chosen.deeplog_checkpoint, "deeplog")
+        fmt = payload.get("extra", {}).get("log_format", "raw")
+        if fmt not in LOG_SAMPLES or not (self.loghub / LOG_SAMPLES[fmt]).is_file():
+            raise AlogError(f"{chosen.root}: no replay.log, and no Loghub sample of log format {fmt!r} "
+                            f"in {self.loghub}")
+        return self.loghub / LOG_SAMPLES[fmt]
+
+
+class _LazyModelDirs(dict):
+    """label -> model dir of this run's trained models, exported on first use (exports cost seconds)."""
+
+    def __init__(self, make, dataset: str, labels):
+        super().__init__()
+        self._make, self._dataset, self._labels = make, dataset, tuple(labels)
+
+    def __missing__(self, label: str) -> Path:
+        if label not in self._labels:
+            raise KeyError(label)
+        self[label] = self._make(self._dataset, label)
+        return self[label]
+
+    def __contains__(self, label) -> bool:
+        return label in self._labels
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(request) -> TrainedArtifacts:
+    sets = artifact_sets(request.config)
+    if sets is not None:  # the Loghub samples are needed only when a set brings no replay.log
+        return TrainedArtifacts({s.name: s for s in sets}, LOGHUB)
+    loghub = request.getfixturevalue("loghub")
+    trained = request.getfixturevalue("trained")
+    model_dir = request.getfixturevalue("model_dir")
+    own = {}
+    for name in OWN_DATASETS:
+        result = trained[name]
+        own[name] = ArtifactSet(name, result.deeplog_checkpoint.parent, result.deeplog_checkpoint,
+                                result.mscred_checkpoint,
+                                _LazyModelDirs(model_dir, name, strategies(request.config)),
+                                loghub / LOG_SAMPLES[name.lower()])
+    return TrainedArtifacts(own, loghub)
