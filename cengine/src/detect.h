@@ -25,6 +25,7 @@ typedef struct {
     long top_g;    /* -1: from the metadata */
     int format;    /* FORMAT_* */
     long batch;    /* windows per Run */
+    int cache;     /* run each distinct window once (1) or every window (0) */
 } DetectOptions;
 
 /* Load MODEL_DIR/{deeplog.onnx, deeplog.onnx.meta.json, vocab.json} and cross-check them. */

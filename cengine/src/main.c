@@ -17,7 +17,7 @@
 static const char USAGE[] =
     "usage:\n"
     "  inference_engine MODEL_DIR [--log FILE|-] [--top-g N] [--format jsonl|text] [--batch N]\n"
-    "                   [--threads N] [--ort-lib PATH]\n"
+    "                   [--no-cache] [--threads N] [--ort-lib PATH]\n"
     "      detect anomalies in a raw log (default: stdin) with MODEL_DIR/{deeplog.onnx,\n"
     "      deeplog.onnx.meta.json,vocab.json}; one verdict per non-blank line:\n"
     "      {\"line\": n, \"template\": k|null, \"verdict\": \"normal\"|\"anomaly\",\n"
@@ -31,6 +31,7 @@ static const char USAGE[] =
     "\n"
     "options:\n"
     "  --batch N      windows per Run in detection (default 256; verdicts do not depend on it)\n"
+    "  --no-cache     run every window, even one seen before (default: each distinct window once)\n"
     "  --threads N    ONNX Runtime intra-op threads (default 1)\n"
     "  --ort-lib PATH ONNX Runtime library to load; else $ORT_LIB; else the onnxruntime package\n"
     "                 of the python3 on PATH (C API %d: ONNX Runtime >= 1.%d)\n"
@@ -41,6 +42,7 @@ static const char USAGE[] =
 typedef struct {
     const char *model_dir, *log, *format, *ort_lib, *model, *input, *output, *info;
     const char *top_g, *threads, *batch, *bench;
+    int no_cache;
 } Args;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -75,6 +77,10 @@ static int parse_args(int argc, char **argv, Args *a)
         if (strcmp(arg, "--version") == 0) {
             printf("inference_engine %s (ONNX Runtime C API %d)\n", ENGINE_VERSION, ORT_API_VERSION);
             return 1;
+        }
+        if (strcmp(arg, "--no-cache") == 0) {
+            a->no_cache = 1;
+            continue;
         }
         if (arg[0] == '-' && arg[1] == '-') {
             const char *eq = strchr(arg, '=');
@@ -153,18 +159,18 @@ int main(int argc, char **argv)
 
     enum { M_DETECT, M_PARITY, M_INFO, M_BENCH } mode;
     if (a.info) {
-        if (a.model_dir || a.model || a.input || a.output || a.log || a.bench)
+        if (a.model_dir || a.model || a.input || a.output || a.log || a.bench || a.no_cache)
             return usage_error("%s takes only a path (and --ort-lib)", "--info");
         mode = M_INFO;
     } else if (a.model || a.input || a.output) {
         if (!a.model || !a.input || !a.output)
             return usage_error("%s needs --model, --input and --output together", "parity mode");
-        if (a.model_dir || a.log || a.top_g || a.bench || a.format)
-            return usage_error("%s takes no MODEL_DIR, --log, --top-g, --format or --bench", "parity mode");
+        if (a.model_dir || a.log || a.top_g || a.bench || a.format || a.no_cache)
+            return usage_error("%s takes no MODEL_DIR, --log, --top-g, --format, --bench or --no-cache", "parity mode");
         mode = M_PARITY;
     } else if (a.model_dir) {
-        if (a.bench && (a.log || a.top_g || a.format))
-            return usage_error("%s takes no --log, --top-g or --format", "--bench");
+        if (a.bench && (a.log || a.top_g || a.format || a.no_cache))
+            return usage_error("%s takes no --log, --top-g, --format or --no-cache", "--bench");
         mode = a.bench ? M_BENCH : M_DETECT;
     } else {
         return usage_error("%s", "missing MODEL_DIR, --model or --info");
@@ -212,7 +218,7 @@ int main(int argc, char **argv)
         if (deeplog_open(&d, &ctx, a.model_dir, (int)threads, &err) != 0) {
             rc = fail(&err);
         } else {
-            DetectOptions o = {top_g, format, batch};
+            DetectOptions o = {top_g, format, batch, !a.no_cache};
             int r = mode == M_BENCH ? deeplog_bench(&d, bench, batch, stdout, &err)
                                     : detect_stream(&d, &o, log, stdout, &err);
             if (r != 0)

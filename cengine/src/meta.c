@@ -1,6 +1,7 @@
 #include "meta.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,15 +65,115 @@ static int get_str(const cJSON *root, const char *key, char **out, const char *o
     return 0;
 }
 
+/* A growable string for printing JSON. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int oom;
+} Buf;
+
+static void put(Buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+
+static void put_str(Buf *b, const char *s)
+{
+    put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            put(b, esc, 2);
+        } else if (*p < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            put(b, esc, 6);
+        } else {
+            put(b, (const char *)p, 1);
+        }
+    }
+    put(b, "\"", 1);
+}
+
+/* Numbers in their shortest form that reads back to the same double (as Python prints them):
+ * cJSON's own printer rounds some doubles, and info mode must show the metadata as written. */
+static void put_num(Buf *b, double v)
+{
+    char tmp[40];
+    if (!isfinite(v)) {
+        put(b, "null", 4);
+        return;
+    }
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        snprintf(tmp, sizeof tmp, "%.0f", v);
+    } else {
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+    }
+    put(b, tmp, strlen(tmp));
+}
+
+static void put_json(Buf *b, const cJSON *it)
+{
+    if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+        int obj = cJSON_IsObject(it);
+        put(b, obj ? "{" : "[", 1);
+        for (const cJSON *c = it->child; c; c = c->next) {
+            if (obj) {
+                put_str(b, c->string ? c->string : "");
+                put(b, ": ", 2);
+            }
+            put_json(b, c);
+            if (c->next)
+                put(b, ", ", 2);
+        }
+        put(b, obj ? "}" : "]", 1);
+    } else if (cJSON_IsString(it)) {
+        put_str(b, it->valuestring ? it->valuestring : "");
+    } else if (cJSON_IsNumber(it)) {
+        put_num(b, it->valuedouble);
+    } else if (cJSON_IsTrue(it)) {
+        put(b, "true", 4);
+    } else if (cJSON_IsFalse(it)) {
+        put(b, "false", 5);
+    } else {
+        put(b, "null", 4);
+    }
+}
+
 static int get_json(const cJSON *root, const char *key, char **out, Err *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!it)
         return 0;
-    if (!(*out = cJSON_PrintUnformatted(it))) {
+    Buf b = {0};
+    put_json(&b, it);
+    if (b.oom || !b.s) {
+        free(b.s);
         err_set(err, EXIT_RUNTIME, "out of memory");
         return -1;
     }
+    *out = b.s;
     return 0;
 }
 
