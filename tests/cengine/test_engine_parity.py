@@ -1,0 +1,125 @@
+"""Parity and info modes on the converter's real artifacts, for every export strategy: the engine's
+outputs against Python ONNX Runtime (same library: equal within 1e-6) and against PyTorch (the
+project's tolerance policy, converter/compare.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from converter import checkpoint
+from converter.compare import DEFAULT_TOLERANCE, compare
+
+STRATEGIES = ("legacy", "dynamo", "auto")
+DATASETS = ("HDFS", "BGL")
+ORT_ATOL = 1e-6
+
+
+def deeplog_inputs(meta: dict, rng: np.random.Generator) -> list[np.ndarray]:
+    vocab, seq = meta["vocab_size"], meta["seq_len"]
+    # The export shape, batch 1, a larger batch, and other sequence lengths (dynamic axes).
+    shapes = [(2, seq), (1, seq), (7, seq), (3, 2 * seq + 1), (5, 1)]
+    return [rng.integers(0, vocab, size=s, dtype=np.int64) for s in shapes]
+
+
+def mscred_inputs(meta: dict, rng: np.random.Generator) -> list[np.ndarray]:
+    inner = (meta["step"], meta["scales"], meta["sensors"], meta["sensors"])
+    return [rng.random((b, *inner), dtype=np.float32) for b in (1, 2, 5)]
+
+
+def python_ort(onnx_path, x: np.ndarray) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+@pytest.fixture(scope="module")
+def torch_models(trained):
+    """dataset -> {"deeplog": module, "mscred": module} from the checkpoints the artifacts came from."""
+    models = {}
+    for name, result in trained.items():
+        models[name] = {"deeplog": checkpoint.load(result.deeplog_checkpoint, "deeplog")[0].eval(),
+                        "mscred": checkpoint.load(result.mscred_checkpoint, "mscred")[0].eval()}
+    return models
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("model", ["deeplog", "mscred"])
+def test_parity_with_python_ort_and_torch(engine, model_dir, torch_models, dataset, strategy, model, tmp_path):
+    directory = model_dir(dataset, strategy)
+    onnx_path = directory / f"{model}.onnx"
+    meta = json.loads((directory / f"{model}.onnx.meta.json").read_text())
+    rng = np.random.default_rng(sum(map(ord, dataset + strategy + model)))
+    inputs = deeplog_inputs(meta, rng) if model == "deeplog" else mscred_inputs(meta, rng)
+    for i, x in enumerate(inputs):
+        src, dst = tmp_path / f"x{i}.npy", tmp_path / f"y{i}.npy"
+        np.save(src, x)
+        result = engine.run("--model", onnx_path, "--input", src, "--output", dst)
+        assert result.code == 0 and result.stdout == b""
+        got = np.load(dst)
+
+        expected_ort = python_ort(onnx_path, x)
+        assert got.dtype == expected_ort.dtype == np.float32
+        assert got.shape == expected_ort.shape
+        np.testing.assert_allclose(got, expected_ort, rtol=0, atol=ORT_ATOL,
+                                   err_msg=f"engine vs Python ONNX Runtime at input shape {x.shape}")
+
+        with torch.no_grad():
+            expected_torch = torch_models[dataset][model](torch.from_numpy(x)).numpy()
+        verdict = compare(expected_torch, got, DEFAULT_TOLERANCE, name=f"{model} {list(x.shape)}")
+        assert verdict, verdict.describe()
+
+
+def test_parity_output_is_a_plain_npy_v1(release_engine, hdfs_dir, tmp_path):
+    x = np.zeros((2, 10), dtype=np.int64)
+    np.save(tmp_path / "x.npy", x)
+    release_engine.run("--model", hdfs_dir / "deeplog.onnx", "--input", tmp_path / "x.npy",
+                       "--output", tmp_path / "y.npy")
+    raw = (tmp_path / "y.npy").read_bytes()
+    assert raw[:8] == b"\x93NUMPY\x01\x00"
+    header_len = int.from_bytes(raw[8:10], "little")
+    assert (10 + header_len) % 64 == 0 and raw[10 + header_len - 1:10 + header_len] == b"\n"
+    assert "'fortran_order': False" in raw[10:10 + header_len].decode("latin-1")
+    assert not list(tmp_path.glob("y.npy.tmp*")), "temporary output left behind"
+
+
+def test_parity_through_the_wrapper_matches_python_ort(hdfs_dir):
+    from harness.cengine import run_parity
+
+    x = np.arange(30, dtype=np.int64).reshape(3, 10) % 5
+    np.testing.assert_array_equal(run_parity(hdfs_dir / "deeplog.onnx", x), python_ort(hdfs_dir / "deeplog.onnx", x))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_info_describes_model_dir(engine, model_dir, strategy):
+    directory = model_dir("HDFS", strategy)
+    meta = json.loads((directory / "deeplog.onnx.meta.json").read_text())
+    mscred_meta = json.loads((directory / "mscred.onnx.meta.json").read_text())
+    text = engine.run("--info", directory).stdout.decode()
+    assert f"model {directory / 'deeplog.onnx'}" in text and f"model {directory / 'mscred.onnx'}" in text
+    assert f"onnxruntime    {ort.__version__}" in text
+    assert "input          sequences: int64 [" in text
+    assert f"output         logits: float32 [" in text and f", {meta['vocab_size']}]" in text
+    assert f"opset          {meta['opset']} (from" in text
+    assert f"vocab_size={meta['vocab_size']} seq_len={meta['seq_len']} top_g={meta['top_g']}" in text
+    assert f"header_fields={meta['header_fields']}" in text
+    assert f"sensors={mscred_meta['sensors']} scales={mscred_meta['scales']} step={mscred_meta['step']}" in text
+    # The nested records are printed as compact JSON, one line each.
+    records = [l.split(None, 1) for l in text.splitlines() if l.startswith("  ")]
+    for key in ("export", "versions", "model_config"):
+        printed = [json.loads(value) for label, value in records if label == key]
+        assert printed == [meta[key], mscred_meta[key]]
+    assert f"templates      {meta['vocab_size']}" in text
+
+
+def test_info_on_a_single_file_shows_symbolic_dims(release_engine, hdfs_dir):
+    text = release_engine.run("--info", hdfs_dir / "deeplog.onnx").stdout.decode()
+    sequences = next(l for l in text.splitlines() if "sequences:" in l)
+    dims = sequences.split("[", 1)[1].rstrip("]").split(", ")
+    assert len(dims) == 2 and not any(d.isdigit() for d in dims), f"batch and sequence should be symbolic: {sequences}"
