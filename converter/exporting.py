@@ -187,6 +187,21 @@ def _legacy(model, spec: ExportSpec, x, path: Path, opset: int | None) -> Attemp
     return attempt
 
 
+def _clear_rnn_dispatch_cache() -> None:
+    """Forget which kernel aten.lstm/aten.gru dispatched to last time.
+
+    torch's exporter (2.10+, torch/export/_patches.py) swaps in a loop-based LSTM/GRU for dynamic
+    sequence lengths by writing ``py_kernels`` directly, without clearing the operator's dispatch
+    cache; a later LSTM run caches the unrolled kernel, so the *next* export in the process unrolls
+    the time loop and silently freezes the sequence axis. Private API: a no-op where it is absent.
+    """
+    for name in ("lstm", "gru"):
+        op = getattr(getattr(getattr(torch.ops, "aten", None), name, None), "input", None)
+        cache = getattr(op, "_dispatch_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
+
+
 def _dynamo(model, spec: ExportSpec, x, path: Path, opset: int | None, signature: dict) -> Attempt:
     attempt = Attempt(exporter="dynamo", call="dynamo=True")
     if not signature["dynamo_keyword"]:
@@ -207,6 +222,7 @@ def _dynamo(model, spec: ExportSpec, x, path: Path, opset: int | None, signature
         kwargs["external_data"] = False
     started = time.perf_counter()
     with capture_exporter_output() as captured, _working_directory(path.parent):
+        _clear_rnn_dispatch_cache()
         try:
             program = torch.onnx.export(model, (x,), str(path), **kwargs)
             if not path.exists() and program is not None and hasattr(program, "save"):
@@ -214,6 +230,8 @@ def _dynamo(model, spec: ExportSpec, x, path: Path, opset: int | None, signature
         except Exception as exc:  # noqa: BLE001
             _fill_exception(attempt, exc)
             attempt.stage = _stage(exc)
+        finally:
+            _clear_rnn_dispatch_cache()  # a capture that stopped early leaves the loop kernel cached
     attempt.seconds = time.perf_counter() - started
     attempt.warnings, attempt.output = captured.warnings, captured.output
     if attempt.outcome == "ok" and not path.exists():

@@ -57,8 +57,7 @@ def trained(loghub, tmp_path_factory):
 def model_dir(trained, tmp_path_factory):
     """model_dir(dataset, strategy) -> a converted model directory, exported once and cached.
 
-    Each conversion runs in a fresh process, as a user's `alog-detect convert-onnx` does: torch's
-    dynamo exporter keeps state between exports in one process (see converter/exporting.py)."""
+    Each conversion runs in a fresh process through the console entry point, as a user runs it."""
     import subprocess
     import sys
 

@@ -120,3 +120,15 @@ def test_opset_below_what_onnxruntime_accepts_is_refused(tmp_path):
 
 def _legacy_keyword() -> dict:
     return {"dynamo": False} if exporter_signature()["dynamo_keyword"] else {}
+
+
+@needs_dynamo
+def test_consecutive_dynamo_exports_keep_the_sequence_axis(tmp_path):
+    """torch >= 2.10 caches an unrolled LSTM kernel after one export; without clearing it the next
+    export in the process freezes the sequence axis silently. Three in a row must all stay dynamic."""
+    if not exporter_signature()["dynamic_shapes_keyword"]:
+        pytest.skip("this torch's dynamo path has no dynamic_shapes")
+    first = export_model(small_deeplog(), deeplog_spec(small_deeplog()), tmp_path / "0.onnx", "dynamo")
+    for index in (1, 2):
+        record = export_model(small_deeplog(), deeplog_spec(small_deeplog()), tmp_path / f"{index}.onnx", "dynamo")
+        assert record.inputs == first.inputs == {"sequences": ["batch", "sequence"]}
