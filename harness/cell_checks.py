@@ -322,7 +322,7 @@ def classify_dynamo(record) -> tuple[str, str | None]:
     if attempt.outcome == "exception":
         return "exception", f"exception during {attempt.stage or 'export'}: {attempt.root_cause or attempt.error}"
     if attempt.outcome == "frozen_axes":
-        return "exported, axes frozen", attempt.error
+        return "exported, axes frozen", f"{attempt.error} (graph inputs: {attempt.inputs})"
     if attempt.outcome == "parity_failed":
         return "exported, parity failed", attempt.error
     return attempt.outcome, attempt.error

@@ -221,6 +221,7 @@ def child_environment(python: Path, opts: RunOptions) -> dict[str, str]:
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("OMP_NUM_THREADS", "1")  # see cell_runner._one_thread
     env.update(opts.child_env)
     return env
 
