@@ -129,7 +129,8 @@ class Subject:
         self.model.eval()
 
     def torch_output(self, x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
+        # inference_mode: no_grad without version-counter bookkeeping (torch >= 1.9, every torch we support)
+        with torch.inference_mode():
             return self.model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
 
     def ort_output(self, x: np.ndarray, sessions: SessionCache) -> np.ndarray:

@@ -91,6 +91,13 @@ def artifact_cases(config, model_type: str) -> list[tuple[str, str]]:
     return [(s.name, label) for s in sets for label in s.labels(model_type)]
 
 
+def pytest_configure(config):
+    # Check the options once, up front: a bad --artifacts DIR is one usage error, not a collection error per module.
+    artifact_sets(config)
+    strategies(config)
+    parse_tolerance(_option(config, "--parity-tolerance"))
+
+
 def pytest_generate_tests(metafunc):
     for fixture, model_type in (("deeplog_case", "deeplog"), ("mscred_case", "mscred")):
         if fixture in metafunc.fixturenames:

@@ -19,15 +19,15 @@ TOP_G = artifacts.DEFAULT_TOP_G
 def test_deeplog_parity_random_weights(shape_id, strategy, random_subjects, parity_ctx):
     subject = random_subjects("deeplog", shape_id, strategy)
     ctx = parity_ctx("deeplog", "numeric", subject)
-    run_deeplog_numeric(subject, ctx, *deeplog_seq_bounds(subject.model.config.seq_len), examples=30)
-    assert ctx.figures.examples >= 30 and ctx.figures.failures == 0
+    run_deeplog_numeric(subject, ctx, *deeplog_seq_bounds(subject.model.config.seq_len), examples=60)
+    assert ctx.figures.examples >= 60 and ctx.figures.failures == 0
 
 
 @pytest.mark.parametrize("shape_id", list(RANDOM_DEEPLOG))
 def test_deeplog_topg_parity_random_weights(shape_id, strategy, random_subjects, parity_ctx):
     subject = random_subjects("deeplog", shape_id, strategy)
     ctx = parity_ctx("deeplog", "topg", subject)
-    run_deeplog_topg(subject, ctx, TOP_G, *deeplog_seq_bounds(subject.model.config.seq_len), examples=20)
+    run_deeplog_topg(subject, ctx, TOP_G, *deeplog_seq_bounds(subject.model.config.seq_len), examples=40)
     assert ctx.figures.rows > 0 and ctx.figures.failures == 0
     assert ctx.figures.notes.get("trivial_examples", 0) == 0  # every shape has more templates than g
 
@@ -35,15 +35,15 @@ def test_deeplog_topg_parity_random_weights(shape_id, strategy, random_subjects,
 def test_deeplog_parity_trained(deeplog_case, trained_artifacts, parity_ctx):
     subject = trained_artifacts.subject("deeplog", deeplog_case)
     ctx = parity_ctx("deeplog", "numeric", subject)
-    run_deeplog_numeric(subject, ctx, *deeplog_seq_bounds(subject.model.config.seq_len), examples=25)
-    assert ctx.figures.examples >= 25 and ctx.figures.failures == 0
+    run_deeplog_numeric(subject, ctx, *deeplog_seq_bounds(subject.model.config.seq_len), examples=50)
+    assert ctx.figures.examples >= 50 and ctx.figures.failures == 0
 
 
 def test_deeplog_topg_parity_trained(deeplog_case, trained_artifacts, parity_ctx):
     subject = trained_artifacts.subject("deeplog", deeplog_case)
     ctx = parity_ctx("deeplog", "topg", subject)
     g = int(_meta_top_g(subject))
-    run_deeplog_topg(subject, ctx, g, *deeplog_seq_bounds(subject.model.config.seq_len), examples=20)
+    run_deeplog_topg(subject, ctx, g, *deeplog_seq_bounds(subject.model.config.seq_len), examples=40)
     assert ctx.figures.rows > 0 and ctx.figures.failures == 0
 
 

@@ -15,8 +15,8 @@ from parity_support import RANDOM_MSCRED, run_mscred_numeric
 def test_mscred_parity_random_weights(shape_id, strategy, random_subjects, parity_ctx):
     subject = random_subjects("mscred", shape_id, strategy)
     ctx = parity_ctx("mscred", "numeric", subject)
-    run_mscred_numeric(subject, ctx, max_batch=8, examples=15)
-    assert ctx.figures.examples >= 15 and ctx.figures.failures == 0
+    run_mscred_numeric(subject, ctx, max_batch=8, examples=25)
+    assert ctx.figures.examples >= 25 and ctx.figures.failures == 0
 
 
 def test_mscred_parity_trained(mscred_case, trained_artifacts, parity_ctx):
@@ -24,5 +24,5 @@ def test_mscred_parity_trained(mscred_case, trained_artifacts, parity_ctx):
     ctx = parity_ctx("mscred", "numeric", subject)
     # Large sensor counts (BGL: 107) cost ~0.1 s per example on each side: small batches suffice.
     sensors = subject.model.config.sensors
-    run_mscred_numeric(subject, ctx, max_batch=3 if sensors > 64 else 8, examples=8 if sensors > 64 else 12)
+    run_mscred_numeric(subject, ctx, max_batch=3 if sensors > 64 else 8, examples=8 if sensors > 64 else 20)
     assert ctx.figures.examples >= 8 and ctx.figures.failures == 0
