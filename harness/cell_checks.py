@@ -28,6 +28,8 @@ MSCRED_EPOCHS = 1  # MSCRED trains ~6 s an epoch here; parity does not need a co
 DYNAMIC_BATCHES = (1, 7, 64)
 ENGINE_ENV = "ALOG_CENGINE_BIN"  # set by the orchestrator: the engine it built once for all cells
 ENGINE_ERROR_ENV = "ALOG_CENGINE_ERROR"  # set instead when that build failed
+PARITY_TIMEOUT_S = 1500
+MODEL_NAMES = ("deeplog", "mscred")
 
 
 @dataclass
@@ -99,11 +101,14 @@ def run_all(cell: Cell, matrix: Matrix, rec, stages, work: Path) -> None:
         for mut in trained:
             check(mut.name, "dynamic_axes", lambda: _dynamic_axes(mut, matrix, rec, work))
     with stages.timed("parity"):
-        for mut in trained:
-            if "parity" in matrix.checks and not parity_suite_present():
+        if "parity" not in matrix.checks:
+            for mut in trained:
+                check(mut.name, "parity", lambda: None)
+        elif not parity_suite_present():
+            for mut in trained:
                 rec.add(mut.name, "parity", None, skip_reason="the parity suite (pytest --artifacts) is not in this checkout")
-            else:
-                check(mut.name, "parity", lambda: _run_parity(mut, rec, work))
+        else:
+            _parity(trained, matrix, rec, work)
     with stages.timed("cengine"):
         for mut in trained:
             check(mut.name, "cengine", lambda: _cengine(mut, matrix, rec, work))
@@ -438,29 +443,83 @@ def parity_suite_present() -> bool:
                for p in (ROOT / "tests").rglob("conftest.py"))
 
 
-def _run_parity(mut: ModelUnderTest, rec, work: Path) -> None:
-    found = final_artifact(mut)
-    if found is None:
-        return rec.add(mut.name, "parity", False, error="no artifact to test")
-    _, path = found
-    figures_path = work / "parity" / f"{mut.name}.json"
-    figures_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", f"parity and {mut.name}",
-           "--artifacts", str(path.parent), str(ROOT / "tests")]
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800,
-                          env={**os.environ, "ALOG_PARITY_FIGURES": str(figures_path)})
-    tail = (proc.stdout + proc.stderr).strip().splitlines()
-    summary = tail[-1] if tail else f"exit code {proc.returncode}"
-    figures: dict[str, Any] = {}
-    if figures_path.is_file():
-        import json
+def artifact_set(trained: list[ModelUnderTest], work: Path) -> Path:
+    """This cell's artifacts in the parity suite's --artifacts layout (links, no copies):
+    checkpoints, training vocab, the replayed log, and one model directory per strategy."""
+    target = work / "artifacts"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    train = work / "train"
+    (target / "vocab.json").symlink_to(train / "vocab.json")
+    for mut in trained:
+        (target / mut.checkpoint.name).symlink_to(mut.checkpoint)
+        if mut.log is not None and not (target / "replay.log").exists():
+            (target / "replay.log").symlink_to(mut.log)
+    strategies = {s for mut in trained for s in mut.model_dirs if mut.artifact(s) is not None}
+    for strategy in sorted(strategies):
+        (target / strategy).symlink_to(work / "models" / strategy)
+    return target
 
-        figures = json.loads(figures_path.read_text(encoding="utf-8"))
-    passed = proc.returncode == 0
-    rec.add(mut.name, "parity", passed, error=None if passed else summary,
-            detail={"command": " ".join(cmd[1:]), "summary": summary}, figures=figures,
-            seconds=round(time.perf_counter() - started, 3))
+
+def _parity(trained: list[ModelUnderTest], matrix: Matrix, rec, work: Path) -> None:
+    """The parity suite, once for the cell, on this cell's artifacts; its figures split per model."""
+    import json
+
+    started = time.perf_counter()
+    try:
+        artifacts_dir = artifact_set(trained, work)
+    except Exception as exc:  # noqa: BLE001
+        for mut in trained:
+            rec.add_error(mut.name, "parity", exc)
+        return
+    figures_path = work / "parity" / "figures.json"
+    figures_path.unlink(missing_ok=True)
+    tol = tolerance_of(matrix)
+    # Random-weight shapes are exported here with each strategy that produced an artifact in this cell;
+    # auto's file is dynamo's or legacy's, so exporting it again would only repeat those (its trained
+    # artifact is still checked under its own label).
+    made = [s for s in ("legacy", "dynamo", "auto") if (artifacts_dir / s).exists()]
+    random_strategies = [s for s in made if s != "auto"] or made
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "parity", str(ROOT / "tests" / "parity"),
+           "--artifacts", str(artifacts_dir), "--parity-report", str(figures_path),
+           "--parity-repro-dir", str(work / "repro" / "parity"), "--parity-strategies", ",".join(random_strategies),
+           "--parity-tolerance", f"atol={tol.atol},rtol={tol.rtol},max_outlier_fraction={tol.max_outlier_fraction}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=PARITY_TIMEOUT_S,
+                          env={**os.environ, "ALOG_PARITY_PROFILE": os.environ.get("ALOG_PARITY_PROFILE", "ci")})
+    seconds = round(time.perf_counter() - started, 3)
+    lines = [ln for ln in (proc.stdout + proc.stderr).strip().splitlines() if ln.strip()]
+    summary = lines[-1] if lines else f"exit code {proc.returncode}"
+    command = " ".join(["python", *cmd[1:]])
+    if proc.returncode not in (0, 1) or not figures_path.is_file():  # usage error, internal error, nothing ran
+        for mut in trained:
+            rec.add(mut.name, "parity", False, error=f"the parity suite did not run (exit {proc.returncode}): {summary}",
+                    detail={"command": command, "output_tail": "\n".join(lines[-15:])}, seconds=seconds)
+        return
+    doc = json.loads(figures_path.read_text(encoding="utf-8"))
+    tests = doc.get("tests", [])
+    selfcheck_failed = [t for t in tests if doc.get("by_model", {}).get("selfcheck") and t["model"] not in MODEL_NAMES
+                        and t.get("outcome") == "failed"]
+    for mut in trained:
+        mine = [t for t in tests if t["model"] == mut.name]
+        failed = [t for t in mine if t.get("outcome") == "failed"] + selfcheck_failed
+        ran = [t for t in mine if t.get("outcome") == "passed" or t.get("outcome") == "failed"]
+        totals = doc.get("by_model", {}).get(mut.name, {})
+        figures = {k: totals.get(k) for k in ("examples", "elements", "max_abs_error", "max_rel_error", "outliers",
+                                               "rows", "ties", "failures") if k in totals}
+        figures["tests"] = len(mine)
+        error = None
+        if failed:
+            first = failed[0]
+            error = f"{len(failed)} parity test(s) failed, first {first['test']}: {first.get('first_failure')}"
+        elif not ran:
+            error = f"no parity test ran for {mut.name} ({summary})"
+        repro = next((t.get("repro") for t in failed if t.get("repro")), None)
+        rec.add(mut.name, "parity", not failed and bool(ran), error=error, figures=figures, repro=repro,
+                detail={"command": command, "summary": summary, "figures_json": str(figures_path),
+                        "tests": [{"test": t["test"], "check": t["check"], "exporter": t.get("exporter"),
+                                   "outcome": t.get("outcome"), "examples": t.get("examples"),
+                                   "max_abs_error": t.get("max_abs_error")} for t in mine]},
+                seconds=seconds)
 
 
 # --- cengine ---------------------------------------------------------------------------------
