@@ -203,6 +203,7 @@ def pytest_terminal_summary(terminalreporter, config):
         by_model = run.recorder.summary()
         totals = ", ".join(f"{m} {v['examples']} examples (max abs {v['max_abs_error']:.2g}, {v['ties']} ties, "
                            f"{v['failures']} failing)" for m, v in by_model.items() if m != "selfcheck")
+        totals = totals or "self-checks only"
         terminalreporter.write_line(f"parity figures: {run.report_path}: {totals}")
 
 

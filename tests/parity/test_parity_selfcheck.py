@@ -16,7 +16,8 @@ from converter import checkpoint, paritykit
 from converter.compare import Tolerance
 from converter.exporting import export_model
 from converter.models import DeepLog, DeepLogConfig
-from converter.paritykit import ParityContext, ParityFailure, Subject, check_parity
+from converter.detection import ort_predict
+from converter.paritykit import ParityContext, ParityFailure, Subject, check_parity, check_verdicts
 from converter.specs import deeplog_spec
 from parity_support import deeplog_seq_bounds, perturb_initializer, run_deeplog_numeric
 
@@ -116,3 +117,35 @@ def test_parity_near_zero_outputs_keep_relative_error_bounded(tmp_path, parity_c
     assert naive.min() > 100  # the case is real: plain |diff| / |expected| explodes on this logit
     assert comparison.outliers == 0 and comparison.max_rel_error < 1e-4
     assert comparison.max_abs_error == pytest.approx(5e-7, rel=0.05)
+
+
+def test_parity_verdicts_flip_on_perturbed_artifact(random_subjects, parity_ctx, parity_run, tmp_path):
+    good = random_subjects("deeplog", "v12-h8-l1-e4-s6", "legacy")
+    vocab = {key: f"event{key:02d} completed for block <*>" for key in range(12)}
+    rng = np.random.default_rng(3)
+    lines = [f"event{int(key):02d} completed for block blk_{n}" for n, key in enumerate(rng.integers(0, 12, 400))]
+    lines.insert(50, "a line no template matches")
+    seq_len, g = good.model.config.seq_len, 9
+
+    # The good artifact: every verdict agrees (the replay is real: windows, anomalies, unknown lines).
+    ctx = parity_ctx("deeplog", "broken_artifact", good)
+    ctx.repro_dir = tmp_path / "repro"
+    ort = parity_run.sessions.predictor(good.onnx_path, good.input_name, good.output_name, ort_predict)
+    outcome = check_verdicts(good, lines, vocab, 0, seq_len, g, ort, ctx)
+    assert outcome.windows == 400 - seq_len and outcome.verdicts == 401 and outcome.anomalies >= 1
+
+    # Template 0 pushed out of every top-g in ONNX Runtime only: its lines flip to anomalies.
+    broken_path = tmp_path / "broken.onnx"
+    perturb_initializer(good.onnx_path, broken_path, "head.bias", index=0, delta=-10.0)
+    broken = Subject(f"{good.label}+template0-demoted", "deeplog", good.model, broken_path, good.checkpoint)
+    ort_broken = parity_run.sessions.predictor(broken_path, broken.input_name, broken.output_name, ort_predict)
+    with pytest.raises(ParityFailure) as failure:
+        check_verdicts(broken, lines, vocab, 0, seq_len, g, ort_broken, ctx)
+    message = str(failure.value)
+    assert "verdict parity failed" in message and "verdicts differ between PyTorch and ONNX Runtime" in message
+    assert "vs ONNX Runtime anomaly (not_in_top_g" in message and "first at line" in message
+    assert f"repro bundle: {failure.value.bundle}" in message
+    bundle = failure.value.bundle
+    assert np.load(bundle / "input.npy").shape == (1, seq_len)
+    assert json.loads((bundle / "bundle.json").read_text())["details"]["torch"]["template"] == 0
+    assert paritykit.replay(bundle)[0] is True  # the bundle's window still splits the two runtimes
