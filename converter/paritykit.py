@@ -618,7 +618,7 @@ def check_parity_many(subject: Subject, inputs: list[np.ndarray], ctx: ParityCon
 
 ARTIFACTS_LAYOUT = """\
 --artifacts DIR accepts an artifact set, a folder of sets (one per subfolder, e.g. DIR/HDFS, DIR/BGL),
-or a single model directory.
+a single model directory, or a folder of model directories (e.g. DIR/legacy, DIR/dynamo).
 An artifact set is a folder holding:
   deeplog.pth          DeepLog checkpoint (alog-detect format)            } at least one of the two
   mscred.pth           MSCRED checkpoint (alog-detect format)             }
@@ -710,8 +710,10 @@ def discover_artifacts(directory: str | Path) -> list[ArtifactSet]:
         return [single]
     if _is_model_dir(directory):
         return [_model_dir_set(directory)]
-    sets = [s for d in sorted(directory.iterdir()) if d.is_dir() and not d.name.startswith(".")
-            for s in [_artifact_set(d, d.name)] if s is not None]
+    folders = [d for d in sorted(directory.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    sets = [s for d in folders for s in [_artifact_set(d, d.name)] if s is not None]
+    if not sets:  # a folder of model directories (e.g. models/legacy, models/dynamo): each its own set
+        sets = [_model_dir_set(d) for d in folders if _is_model_dir(d)]
     if not sets:
         raise AlogError(f"--artifacts {directory}: no deeplog.pth or mscred.pth in it or its subfolders, and no "
                         f"model directory (see: python -m converter.paritykit layout)")
