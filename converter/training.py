@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -33,28 +33,36 @@ def _seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _fit(model: nn.Module, samples: int, batch_loss: Callable[[torch.Tensor], torch.Tensor], label: str,
+         epochs: int, batch_size: int, lr: float, generator: torch.Generator) -> list[float]:
+    """Adam over shuffled mini-batches; returns the mean loss of each epoch."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    history: list[float] = []
+    with _progress(label, epochs) as update:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            total = 0.0
+            for batch in torch.randperm(samples, generator=generator).split(batch_size):
+                optimiser.zero_grad()
+                loss = batch_loss(batch)
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            history.append(total / samples)
+            update(epoch, f"loss {history[-1]:.6f}")
+    model.eval()
+    return history
+
+
 def train_deeplog(windows: np.ndarray, targets: np.ndarray, config: DeepLogConfig, epochs: int = 10,
                   seed: int = 0, batch_size: int = 128, lr: float = 3e-3) -> tuple[DeepLog, list[float]]:
     generator = _seeded(seed)
     model = DeepLog(config)
     x = torch.tensor(np.asarray(windows), dtype=torch.int64)  # a copy: parquet arrays are read-only
     y = torch.tensor(np.asarray(targets), dtype=torch.int64)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
-    history = []
-    with _progress("deeplog-train", epochs) as update:
-        for epoch in range(1, epochs + 1):
-            model.train()
-            total = 0.0
-            for batch in torch.randperm(len(x), generator=generator).split(batch_size):
-                optimiser.zero_grad()
-                loss = loss_fn(model(x[batch]), y[batch])
-                loss.backward()
-                optimiser.step()
-                total += loss.item() * len(batch)
-            history.append(total / len(x))
-            update(epoch, f"loss {history[-1]:.4f}")
-    model.eval()
+    history = _fit(model, len(x), lambda batch: loss_fn(model(x[batch]), y[batch]), "deeplog-train",
+                   epochs, batch_size, lr, generator)
     return model, history
 
 
@@ -64,19 +72,6 @@ def train_mscred(windows: np.ndarray, config: MSCREDConfig, epochs: int = 10, se
     generator = _seeded(seed)
     model = MSCRED(config)
     x = torch.tensor(np.asarray(windows), dtype=torch.float32)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    with _progress("mscred-train", epochs) as update:
-        for epoch in range(1, epochs + 1):
-            model.train()
-            total = 0.0
-            for batch in torch.randperm(len(x), generator=generator).split(batch_size):
-                optimiser.zero_grad()
-                loss = torch.mean((model(x[batch]) - x[batch, -1]) ** 2)
-                loss.backward()
-                optimiser.step()
-                total += loss.item() * len(batch)
-            history.append(total / len(x))
-            update(epoch, f"loss {history[-1]:.6f}")
-    model.eval()
+    history = _fit(model, len(x), lambda batch: torch.mean((model(x[batch]) - x[batch, -1]) ** 2), "mscred-train",
+                   epochs, batch_size, lr, generator)
     return model, history
