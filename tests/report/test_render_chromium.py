@@ -186,7 +186,7 @@ def test_drill_down_of_a_crashed_and_a_missing_cell(rendered):
     assert "no result file for cell torch-2.15.0" in missing
 
 
-def test_parity_chart_has_a_bar_per_cell_and_model(rendered):
+def test_worst_error_chart_has_a_bar_per_cell_and_model(rendered):
     dom, _ = rendered
     svg = dom.find("svg")
     bars = svg.find_all("rect")
