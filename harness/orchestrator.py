@@ -106,8 +106,8 @@ def run_child(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: fl
             proc.wait(timeout=0.5)
         except subprocess.TimeoutExpired:
             pass
-        seen, stage = _scan_stages(log_path, seen)
-        if stage:
+        seen, stages = _scan_stages(log_path, seen)
+        for stage in stages:
             last_stage = stage
             on_stage(stage)
         if proc.returncode is not None:
@@ -119,20 +119,18 @@ def run_child(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: fl
     return ChildOutcome(proc.returncode, timed_out, time.monotonic() - started, last_stage)
 
 
-def _scan_stages(log_path: Path, offset: int) -> tuple[int, str | None]:
-    """The last "stage: X" line the runner printed since ``offset``."""
+def _scan_stages(log_path: Path, offset: int) -> tuple[int, list[str]]:
+    """The "stage: X" lines the runner printed since ``offset``."""
     try:
         with open(log_path, "rb") as log:
             log.seek(offset)
             chunk = log.read()
     except OSError:
-        return offset, None
+        return offset, []
     end = chunk.rfind(b"\n") + 1  # only whole lines
-    stage = None
-    for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
-        if line.startswith("stage: "):
-            stage = line[len("stage: "):].strip()
-    return offset + end, stage
+    stages = [line[len("stage: "):].strip() for line in chunk[:end].decode("utf-8", errors="replace").splitlines()
+              if line.startswith("stage: ")]
+    return offset + end, stages
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
