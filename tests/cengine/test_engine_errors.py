@@ -251,7 +251,7 @@ def test_npy_fixed_dims_must_match(engine, hdfs_dir, tmp_path):
     expect(result, INPUT, f"is fixed to {n} there")
 
 
-def test_parity_bad_model_and_unwritable_output(engine, hdfs_dir, tmp_path):
+def test_tensor_mode_bad_model_and_unwritable_output(engine, hdfs_dir, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((2, 10), np.int64))
     (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage")
     expect(engine.run("--model", tmp_path / "bad.onnx", "--input", tmp_path / "x.npy", "--output",

@@ -51,7 +51,7 @@ def torch_models(trained):
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("model", ["deeplog", "mscred"])
-def test_parity_with_python_ort_and_torch(engine, model_dir, torch_models, dataset, strategy, model, tmp_path):
+def test_engine_matches_python_ort_and_torch(engine, model_dir, torch_models, dataset, strategy, model, tmp_path):
     directory = model_dir(dataset, strategy)
     onnx_path = directory / f"{model}.onnx"
     meta = json.loads((directory / f"{model}.onnx.meta.json").read_text())
@@ -76,7 +76,7 @@ def test_parity_with_python_ort_and_torch(engine, model_dir, torch_models, datas
         assert verdict, verdict.describe()
 
 
-def test_parity_output_is_a_plain_npy_v1(release_engine, hdfs_dir, tmp_path):
+def test_tensor_mode_output_is_a_plain_npy_v1(release_engine, hdfs_dir, tmp_path):
     x = np.zeros((2, 10), dtype=np.int64)
     np.save(tmp_path / "x.npy", x)
     release_engine.run("--model", hdfs_dir / "deeplog.onnx", "--input", tmp_path / "x.npy",
@@ -89,7 +89,7 @@ def test_parity_output_is_a_plain_npy_v1(release_engine, hdfs_dir, tmp_path):
     assert not list(tmp_path.glob("y.npy.tmp*")), "temporary output left behind"
 
 
-def test_parity_through_the_wrapper_matches_python_ort(hdfs_dir):
+def test_tensor_mode_through_the_wrapper_matches_python_ort(hdfs_dir):
     from harness.cengine import run_parity
 
     x = np.arange(30, dtype=np.int64).reshape(3, 10) % 5
