@@ -1,6 +1,6 @@
 """Matrix harness benchmark: building one cell's environment with uv vs pip, and per-cell stage times.
 
-Fair comparison: both tools install the very same requirement list (the local CPU-torch cell's torch
+Fair comparison: both tools install the very same requirement list from the same sources (the local CPU-torch cell's torch
 and pins plus the project's dependencies with the test extra, exact versions resolved once by uv) into
 a fresh venv, from the same local wheel folder pip is configured with. Each tool first does one
 untimed warm-up install so its cache holds every wheel (pip's HTTP/wheel cache, uv's cache); then
@@ -53,12 +53,22 @@ def build_with_uv(target: Path, reqs: list[str], uv: str, env: dict[str, str], p
     return time.perf_counter() - started
 
 
+def pip_environment() -> dict[str, str]:
+    """pip with the sources uv gets: the registry plus the local wheel folder, not pip's extra local
+    indexes (its config files are switched off; the certificate and find-links settings are kept)."""
+    env = dict(os.environ)
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env.pop("PIP_EXTRA_INDEX_URL", None)
+    return env
+
+
 def build_with_pip(target: Path, reqs: list[str], links: list[str], python: str) -> float:
     shutil.rmtree(target, ignore_errors=True)
+    env = pip_environment()
     started = time.perf_counter()
-    subprocess.run([python, "-m", "venv", str(target)], check=True)
+    subprocess.run([python, "-m", "venv", str(target)], check=True, env=env)
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, *(f"--find-links={link}" for link in links), *reqs], check=True)
+    subprocess.run([*pip, *(f"--find-links={link}" for link in links), *reqs], check=True, env=env)
     return time.perf_counter() - started
 
 
@@ -115,11 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'tool':<6}{'seconds':>10}")
     for tool in ("uv", "pip"):
         print(f"  {tool:<6}{setup['best_seconds'][tool]:>10.1f}")
-    print(f"  pip / uv = {setup['pip_over_uv']:.1f}x")
+    worst = max(setup["seconds"]["pip"]) / max(setup["seconds"]["uv"])
+    print(f"  pip / uv = {setup['pip_over_uv']:.1f}x (best rounds), {worst:.1f}x (worst rounds)")
     if stages:
         names = []
         for timings in stages.values():
-            names += [k for k in timings if k != "status" and k not in names]
+            names += [k for k in timings if k not in ("status", "cell_process") and k not in names]
+        names.append("cell_process")  # the whole child process, last
         print(f"\nper-cell stage seconds ({args.cells_dir})")
         print(f"  {'cell':<16}{'status':<10}" + "".join(f"{n[:12]:>13}" for n in names))
         for cell_id, timings in stages.items():
