@@ -14,7 +14,6 @@ Writes reports/bench/harness.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
