@@ -18,9 +18,16 @@ from .conftest import write_matrix
 
 
 def _pip_find_links() -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"],
-                         capture_output=True, text=True).stdout
-    return out.split()
+    """What `pip config get global.find-links` says, from this Python's pip or the one on PATH
+    (a uv-made venv has no pip of its own)."""
+    for pip in ([sys.executable, "-m", "pip"], [shutil.which("pip") or "pip"]):
+        try:
+            proc = subprocess.run([*pip, "config", "get", "global.find-links"], capture_output=True, text=True)
+        except OSError:
+            continue
+        if proc.returncode == 0 and proc.stdout.strip():
+            return proc.stdout.split()
+    return []
 
 
 def test_only_find_links_cells_see_pips_wheel_folder(tmp_path, monkeypatch):
