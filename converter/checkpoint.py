@@ -25,14 +25,16 @@ def vocab_digest(vocab: dict[str, int]) -> str:
 
 
 def save(path: str | Path, kind: str, model: torch.nn.Module, extra: dict[str, Any] | None = None) -> None:
+    # Everything but the tensors travels as JSON text: torch 1.13's weights_only unpickler refuses
+    # floats (and newer ones refuse types like TorchVersion), so plain strings keep every torch happy.
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "kind": kind,
-        "config": model.config.to_dict(),
+        "config": json.dumps(model.config.to_dict()),
         "state_dict": model.state_dict(),
-        "extra": extra or {},
-        "torch": str(torch.__version__),  # TorchVersion is not a weights_only-safe type
+        "extra": json.dumps(extra or {}),
+        "torch": str(torch.__version__),
     }
     with atomic.atomic_path(path) as tmp:
         torch.save(payload, str(tmp))
@@ -63,7 +65,8 @@ def load(path: str | Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any]]:
         raise AlogError(f"{path} holds a {payload.get('kind')} model, but a {kind} checkpoint is needed here")
     model_cls, config_cls = KINDS[kind]
     try:
-        config_data = dict(payload["config"])
+        payload["extra"] = json.loads(payload.get("extra") or "{}")
+        config_data = payload["config"] = json.loads(payload["config"])
         if "channels" in config_data:
             config_data["channels"] = tuple(config_data["channels"])
         model = model_cls(config_cls(**config_data))

@@ -42,7 +42,7 @@ MIN_OPSET = 9  # ONNX Runtime refuses lower opsets for these graphs
 class Attempt:
     exporter: str  # "torchscript" or "dynamo"
     call: str  # the call that ran: "dynamo=False", "without dynamo (TypeError retry)", "dynamo=True"
-    outcome: str = "ok"  # ok | exception | no_keyword | frozen_axes | parity_failed
+    outcome: str = "ok"  # ok | exception | no_keyword | wrong_inputs | frozen_axes | parity_failed
     stage: str | None = None  # where an exception came from
     exception_type: str | None = None
     error: str | None = None  # first line
@@ -249,6 +249,10 @@ def _verify(model, spec: ExportSpec, path: Path, attempt: Attempt, tolerance: To
         return
     attempt.opset = info["opset"]
     attempt.inputs = info["inputs"]
+    if spec.input_name not in info["inputs"]:  # the contract's names are what the engine feeds
+        attempt.outcome = "wrong_inputs"
+        attempt.error = f"exported, but the graph inputs are {info['inputs']} instead of {spec.input_name!r}"
+        return
     attempt.frozen_axes = graphinfo.frozen_axes(info, spec.input_name, spec.input_axes)
     if attempt.frozen_axes:
         attempt.outcome = "frozen_axes"
