@@ -28,7 +28,7 @@ import numpy as np
 
 from converter import artifacts
 from converter.errors import AlogError
-from converter.logformats import ASCII_WS
+from converter.logformats import ASCII_WS, read_log_text
 from converter.matching import TemplateMatcher
 
 DEFAULT_BATCH = 256
@@ -38,14 +38,7 @@ Predict = Callable[[np.ndarray], np.ndarray]  # int64 [n, seq_len] -> float32 [n
 
 def read_log(path) -> list[str]:
     """Every physical line of a log file, decoded as the parser decodes (UTF-8, replacement chars)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise AlogError(f"log file not found: {path}") from None
-    except OSError as exc:
-        raise AlogError(f"cannot read log file {path}: {exc.strerror or exc}") from None
-    return data.decode("utf-8", errors="replace").split("\n")
+    return read_log_text(path).split("\n")
 
 
 def rank_of(logits: np.ndarray, key: int) -> int:

@@ -23,6 +23,7 @@ import calendar
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 from converter.errors import AlogError
@@ -188,3 +189,15 @@ def detect_format(lines: Iterable[str]) -> str:
         if scores[best] * 2 > len(sample):
             return best
     raise AlogError("log format not recognised (expected hdfs, bgl or openssh); pass --format raw to use whole lines")
+
+
+def read_log_text(path) -> str:
+    """A raw log file's text: UTF-8 with replacement characters, so binary garbage never crashes."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise AlogError(f"log file not found: {path}") from None
+    except OSError as exc:
+        raise AlogError(f"cannot read log file {path}: {exc.strerror or exc}") from None
+    return data.decode("utf-8", errors="replace")

@@ -34,6 +34,7 @@ from converter.logformats import (
     header_fields_of,
     monotone_years,
     read_header,
+    read_log_text,
 )
 
 DEFAULT_CONFIG = Path(__file__).with_name("drain3.ini")
@@ -44,14 +45,7 @@ REQUIRED_COLUMNS = ("line_id", "content", "template_id", "template", "timestamp"
 
 def read_log_lines(log_path: str | Path) -> list[tuple[int, str]]:
     """(1-based physical line number, decoded text) of every non-blank line."""
-    path = Path(log_path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise AlogError(f"log file not found: {path}") from None
-    except OSError as exc:
-        raise AlogError(f"cannot read log file {path}: {exc.strerror or exc}") from None
-    text = data.decode("utf-8", errors="replace")
+    text = read_log_text(log_path)
     return [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip(ASCII_WS)]
 
 
@@ -149,15 +143,21 @@ def write_table(table: pa.Table, out_path) -> None:
         raise AlogError(f"cannot write {out_path}: {exc.strerror or exc}") from None
 
 
+def read_parquet(path, what: str) -> pa.Table:
+    """A parquet table, or one clear line saying why not."""
+    path = Path(path)
+    if not path.is_file():
+        raise AlogError(f"{what} not found: {path}")
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise AlogError(f"not a parquet table: {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
 def read_parsed(path) -> pd.DataFrame:
     """The parsed table, with ``attrs['log_format']`` and ``attrs['header_fields']``."""
     path = Path(path)
-    if not path.is_file():
-        raise AlogError(f"parsed table not found: {path}")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise AlogError(f"not a parquet table: {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    table = read_parquet(path, "parsed table")
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
         raise AlogError(f"{path} is not a parsed log table: missing column(s) {', '.join(missing)}")

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from converter.errors import AlogError
-from converter.parsing import read_parsed, write_table
+from converter.parsing import read_parquet, read_parsed, write_table
 from converter.vocab import build_training_vocab, write_training_vocab
 
 VOCAB_FILE = "vocab.json"
@@ -110,12 +109,7 @@ def build_deeplog_inputs(parsed_path, out_dir, window: int = 10, template_col: s
 def load_sequences(path) -> tuple[np.ndarray, np.ndarray, dict]:
     """(X int64 [n, window], y int64 [n], meta) from a sequences.parquet, checked."""
     path = Path(path)
-    if not path.is_file():
-        raise AlogError(f"sequences file not found: {path}")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise AlogError(f"not a parquet table: {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    table = read_parquet(path, "sequences file")
     if set(table.column_names) != {"window", "next"}:
         raise AlogError(f"{path} must have exactly the columns window and next, found {', '.join(table.column_names)}")
     windows = table.column("window").combine_chunks()
