@@ -67,26 +67,11 @@ def cmd_build_deeplog(args) -> int:
 
 
 def cmd_deeplog_train(args) -> int:
-    from converter import checkpoint, sequences, training, vocab
-    from converter.models import DeepLogConfig
+    from converter import training
 
-    x, y, meta = sequences.load_sequences(args.seq)
-    training_vocab = vocab.load_training_vocab(args.vocab)
-    if len(x) == 0:
-        raise AlogError(f"{args.seq} holds no windows to train on")
-    top = int(max(x.max(), y.max()))
-    if top >= len(training_vocab):
-        raise AlogError(f"{args.seq} uses template index {top}, outside the {len(training_vocab)}-entry vocab {args.vocab}")
-    config = DeepLogConfig(vocab_size=len(training_vocab), seq_len=int(x.shape[1]), hidden=args.hidden,
-                           layers=args.layers, embed_dim=args.embed_dim)
-    model, history = training.train_deeplog(x, y, config, epochs=args.epochs, seed=args.seed)
-    checkpoint.save(args.out, "deeplog", model, extra={
-        "vocab_sha256": checkpoint.vocab_digest(training_vocab),
-        "log_format": meta.get("log_format", "raw"),
-        "header_fields": int(meta.get("header_fields", 0)),
-        "seed": args.seed, "epochs": args.epochs, "loss": history,
-    })
-    _say(f"trained DeepLog on {len(x)} windows, final loss {history[-1]:.4f} -> {args.out}")
+    summary = training.deeplog_checkpoint(args.seq, args.vocab, args.out, epochs=args.epochs, seed=args.seed,
+                                          hidden=args.hidden, layers=args.layers, embed_dim=args.embed_dim)
+    _say(f"trained DeepLog on {summary['windows']} windows, final loss {summary['loss'][-1]:.4f} -> {args.out}")
     return 0
 
 
@@ -100,21 +85,10 @@ def cmd_build_mscred(args) -> int:
 
 
 def cmd_mscred_train(args) -> int:
-    from converter import checkpoint, signatures, training
-    from converter.models import MSCREDConfig
+    from converter import training
 
-    data = signatures.load_signatures(args.signatures)
-    step = int(data["step"])
-    windows = signatures.make_windows(data["signatures"], step)
-    if len(windows) == 0:
-        raise AlogError(f"{args.signatures} has too few time points for windows of {step} steps")
-    _, _, scales, sensors, _ = windows.shape
-    config = MSCREDConfig(sensors=int(sensors), scales=int(scales), step=step)
-    model, history = training.train_mscred(windows, config, epochs=args.epochs, seed=args.seed)
-    checkpoint.save(args.out, "mscred", model, extra={
-        "scale_windows": [int(s) for s in data["scales"]], "seed": args.seed, "epochs": args.epochs, "loss": history,
-    })
-    _say(f"trained MSCRED on {len(windows)} windows, final loss {history[-1]:.6f} -> {args.out}")
+    summary = training.mscred_checkpoint(args.signatures, args.out, epochs=args.epochs, seed=args.seed)
+    _say(f"trained MSCRED on {summary['windows']} windows, final loss {summary['loss'][-1]:.6f} -> {args.out}")
     return 0
 
 

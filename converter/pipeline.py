@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from converter import checkpoint, convert, parsing, sequences, training, vocab
+from converter import convert, parsing, sequences, training
 from converter.convert import Converted
-from converter.models import DeepLogConfig, MSCREDConfig
 
 
 @dataclass
@@ -33,15 +32,9 @@ def run_pipeline(log_path, out_dir, fmt: str = "auto", window: int = 10, epochs:
     if not parsed.exists():
         parsing.parse_log(log_path, parsed, fmt=fmt)
     sequences.build_deeplog_inputs(parsed, out, window=window, session_col=session_col)
-    x, y, meta = sequences.load_sequences(out / "sequences.parquet")
-    training_vocab = vocab.load_training_vocab(out / "vocab.json")
-    config = DeepLogConfig(vocab_size=len(training_vocab), seq_len=window, hidden=hidden, layers=layers,
-                           embed_dim=embed_dim)
-    model, history = training.train_deeplog(x, y, config, epochs=epochs, seed=seed)
     ckpt = out / "deeplog.pth"
-    checkpoint.save(ckpt, "deeplog", model, extra={
-        "vocab_sha256": checkpoint.vocab_digest(training_vocab), "log_format": meta.get("log_format", "raw"),
-        "header_fields": int(meta.get("header_fields", 0)), "seed": seed, "epochs": epochs, "loss": history})
+    training.deeplog_checkpoint(out / "sequences.parquet", out / "vocab.json", ckpt, epochs=epochs, seed=seed,
+                                hidden=hidden, layers=layers, embed_dim=embed_dim)
     model_dir = Path(model_dir) if model_dir else out / f"model-{exporter}"
     deeplog = convert.convert_deeplog(ckpt, out / "vocab.json", model_dir, exporter=exporter, validate=validate)
     result = PipelineResult(parsed, out / "vocab.json", out / "sequences.parquet", ckpt, model_dir, deeplog)
@@ -49,14 +42,8 @@ def run_pipeline(log_path, out_dir, fmt: str = "auto", window: int = 10, epochs:
         from converter import signatures
 
         signatures.build_signatures(parsed, out, scales=scales, step=step, bucket=bucket)
-        data = signatures.load_signatures(out / "signatures.npz")
-        windows = signatures.make_windows(data["signatures"], int(data["step"]))
-        _, _, n_scales, sensors, _ = windows.shape
-        m_config = MSCREDConfig(sensors=int(sensors), scales=int(n_scales), step=int(data["step"]))
-        m_model, m_history = training.train_mscred(windows, m_config, epochs=mscred_epochs, seed=seed)
         m_ckpt = out / "mscred.pth"
-        checkpoint.save(m_ckpt, "mscred", m_model, extra={
-            "scale_windows": [int(s) for s in data["scales"]], "seed": seed, "loss": m_history})
+        training.mscred_checkpoint(out / "signatures.npz", m_ckpt, epochs=mscred_epochs, seed=seed)
         result.mscred_checkpoint = m_ckpt
         result.mscred = convert.convert_mscred(m_ckpt, model_dir, exporter=exporter, validate=validate)
     return result

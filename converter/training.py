@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from converter.errors import AlogError
 from converter.models import MSCRED, DeepLog, DeepLogConfig, MSCREDConfig
 
 
@@ -75,3 +76,43 @@ def train_mscred(windows: np.ndarray, config: MSCREDConfig, epochs: int = 10, se
     history = _fit(model, len(x), lambda batch: torch.mean((model(x[batch]) - x[batch, -1]) ** 2), "mscred-train",
                    epochs, batch_size, lr, generator)
     return model, history
+
+
+def deeplog_checkpoint(seq_path, vocab_path, out, *, epochs: int = 10, seed: int = 0, hidden: int = 64,
+                       layers: int = 2, embed_dim: int = 16) -> dict:
+    """sequences.parquet + training vocab -> a DeepLog checkpoint tied to that vocab and log format."""
+    from converter import checkpoint, sequences, vocab
+
+    x, y, meta = sequences.load_sequences(seq_path)
+    training_vocab = vocab.load_training_vocab(vocab_path)
+    if len(x) == 0:
+        raise AlogError(f"{seq_path} holds no windows to train on")
+    top = int(max(x.max(), y.max()))
+    if top >= len(training_vocab):
+        raise AlogError(f"{seq_path} uses template index {top}, outside the {len(training_vocab)}-entry vocab {vocab_path}")
+    config = DeepLogConfig(vocab_size=len(training_vocab), seq_len=int(x.shape[1]), hidden=hidden, layers=layers,
+                           embed_dim=embed_dim)
+    model, history = train_deeplog(x, y, config, epochs=epochs, seed=seed)
+    checkpoint.save(out, "deeplog", model, extra={
+        "vocab_sha256": checkpoint.vocab_digest(training_vocab),
+        "log_format": meta.get("log_format", "raw"),
+        "header_fields": int(meta.get("header_fields", 0)),
+        "seed": seed, "epochs": epochs, "loss": history,
+    })
+    return {"windows": len(x), "loss": history}
+
+
+def mscred_checkpoint(signatures_path, out, *, epochs: int = 10, seed: int = 0) -> dict:
+    """signatures.npz -> an MSCRED checkpoint (make_windows refuses too few time points)."""
+    from converter import checkpoint, signatures
+
+    data = signatures.load_signatures(signatures_path)
+    step = int(data["step"])
+    windows = signatures.make_windows(data["signatures"], step)
+    _, _, scales, sensors, _ = windows.shape
+    config = MSCREDConfig(sensors=int(sensors), scales=int(scales), step=step)
+    model, history = train_mscred(windows, config, epochs=epochs, seed=seed)
+    checkpoint.save(out, "mscred", model, extra={
+        "scale_windows": [int(s) for s in data["scales"]], "seed": seed, "epochs": epochs, "loss": history,
+    })
+    return {"windows": len(windows), "loss": history}
