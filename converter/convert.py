@@ -14,7 +14,7 @@ from typing import Any
 
 import onnx
 
-from converter import artifacts, atomic, checkpoint, graphinfo, vocab as vocab_mod
+from converter import artifacts, atomic, checkpoint, vocab as vocab_mod
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError
 from converter.exporting import ExportRecord, export_model
@@ -78,6 +78,11 @@ def _meta(spec: ExportSpec, model, record: ExportRecord, comparisons: list, extr
     return meta
 
 
+def _source(model_path, portable: bool) -> str:
+    # a portable directory names its checkpoint relatively; otherwise the full path helps tracing
+    return Path(model_path).name if portable else str(Path(model_path).resolve())
+
+
 def _publish(pending: Path, target: Path, meta: dict[str, Any]) -> Path:
     meta_path = artifacts.meta_path(target)
     atomic.write_json(_pending(meta_path), meta)
@@ -111,7 +116,7 @@ def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = No
         "top_g": artifacts.DEFAULT_TOP_G,
         "log_format": extra.get("log_format", "raw"),
         "header_fields": int(extra.get("header_fields", 0)),
-        "source": Path(model_path).name if portable else str(Path(model_path).resolve()),
+        "source": _source(model_path, portable),
     })
     try:
         vocab_mod.write_engine_vocab(_pending(output_dir / artifacts.ENGINE_VOCAB), vocab_mod.to_engine_format(training_vocab))
@@ -140,7 +145,7 @@ def convert_mscred(model_path, output_dir, exporter: str = "auto", opset: int | 
     meta = _meta(spec, model, record, comparisons, {
         "sensors": c.sensors, "scales": c.scales, "step": c.step,
         "scale_windows": extra.get("scale_windows"),
-        "source": Path(model_path).name if portable else str(Path(model_path).resolve()),
+        "source": _source(model_path, portable),
     })
     try:
         meta_path = _publish(_pending(target), target, meta)
@@ -165,6 +170,5 @@ def check_portable(output_dir: Path) -> None:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         if Path(str(meta.get("source", ""))).is_absolute():
             raise AlogError(f"{meta_file} holds an absolute path: not portable")
-        graphinfo.describe(model)
     if (output_dir / artifacts.DEEPLOG_ONNX).exists() and not (output_dir / artifacts.ENGINE_VOCAB).is_file():
         raise AlogError(f"{output_dir} has a DeepLog model but no {artifacts.ENGINE_VOCAB}: not portable")
