@@ -278,27 +278,34 @@ def _record_export_failure(rec, model: str, check: str, record) -> None:
             seconds=round(record.seconds, 3))
 
 
-def _missing(mut: ModelUnderTest, strategy: str) -> AlogError:
-    return AlogError(mut.errors.get(strategy, f"the {strategy} strategy was not run (not in [defaults].strategies)"))
+def _record_of(mut: ModelUnderTest, strategy: str):
+    record = mut.records.get(strategy)
+    if record is None:
+        raise AlogError(mut.errors.get(strategy, f"the {strategy} strategy was not run (not in [defaults].strategies)"))
+    return record
+
+
+def _strategy_export(mut: ModelUnderTest, rec, strategy: str, with_call: bool = False) -> None:
+    """legacy_export / auto_export: the strategy produced an artifact that passed verification."""
+    check = f"{strategy}_export"
+    record = _record_of(mut, strategy)
+    if not record.ok:
+        return _record_export_failure(rec, mut.name, check, record)
+    final = record.attempts[-1]
+    detail = _record_detail(record)
+    if with_call:
+        detail["call"] = final.call
+    rec.add(mut.name, check, True, detail=detail, figures={"seconds": round(record.seconds, 3), **final.parity},
+            warnings=record.warnings, seconds=round(record.seconds, 3))
 
 
 def _legacy_export(mut: ModelUnderTest, rec) -> None:
-    record = mut.records.get("legacy")
-    if record is None:
-        raise _missing(mut, "legacy")
-    if not record.ok:
-        return _record_export_failure(rec, mut.name, "legacy_export", record)
-    final = record.attempts[-1]
-    rec.add(mut.name, "legacy_export", True, detail={**_record_detail(record), "call": final.call},
-            figures={"seconds": round(record.seconds, 3), **{k: v for k, v in final.parity.items()}},
-            warnings=record.warnings, seconds=round(record.seconds, 3))
+    _strategy_export(mut, rec, "legacy", with_call=True)
 
 
 def _typeerror_fallback(mut: ModelUnderTest, rec) -> None:
     """The retry without ``dynamo=`` must happen exactly when this torch lacks the keyword."""
-    record = mut.records.get("legacy")
-    if record is None:
-        raise _missing(mut, "legacy")
+    record = _record_of(mut, "legacy")
     keyword = bool(record.exporter_signature.get("dynamo_keyword"))
     retried = any(a.typeerror_retry for a in record.attempts)
     detail = {"dynamo_keyword": keyword, "typeerror_retry": retried,
@@ -334,9 +341,7 @@ def classify_dynamo(record) -> tuple[str, str | None]:
 
 
 def _dynamo_export(mut: ModelUnderTest, rec, signature, work: Path) -> None:
-    record = mut.records.get("dynamo")
-    if record is None:
-        raise _missing(mut, "dynamo")
+    record = _record_of(mut, "dynamo")
     classification, message = classify_dynamo(record)
     detail = {**_record_detail(record), "classification": classification}
     if classification == "no keyword" and signature is not None and signature.has_dynamo_export:
@@ -346,20 +351,12 @@ def _dynamo_export(mut: ModelUnderTest, rec, signature, work: Path) -> None:
     attempt = record.attempts[0] if record.attempts else None
     rec.add(mut.name, "dynamo_export", classification == "ok", error=message,
             root=attempt.root_cause if attempt else None, detail=detail,
-            figures={k: v for k, v in (attempt.parity if attempt else {}).items()},
+            figures=dict(attempt.parity) if attempt else {},
             warnings=record.warnings, seconds=round(record.seconds, 3))
 
 
 def _auto_export(mut: ModelUnderTest, rec) -> None:
-    record = mut.records.get("auto")
-    if record is None:
-        raise _missing(mut, "auto")
-    if not record.ok:
-        return _record_export_failure(rec, mut.name, "auto_export", record)
-    final = record.attempts[-1]
-    rec.add(mut.name, "auto_export", True, detail=_record_detail(record),
-            figures={"seconds": round(record.seconds, 3), **final.parity},
-            warnings=record.warnings, seconds=round(record.seconds, 3))
+    _strategy_export(mut, rec, "auto")
 
 
 # --- dynamic_axes ----------------------------------------------------------------------------
