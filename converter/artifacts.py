@@ -6,7 +6,9 @@ A model directory written by ``alog-detect convert-onnx`` holds:
   output ``logits`` float32 [batch, vocab_size] (scores of the next template; top-g = anomaly check).
 - ``mscred.onnx``: input ``signatures`` float32 [batch, step, scales, sensors, sensors] in [0, 1],
   output ``reconstruction`` float32 [batch, scales, sensors, sensors] (of the last step).
-- ``<model>.onnx.meta.json``: see ``META_KEYS``; the export record sits under ``"export"``.
+- ``<model>.onnx.meta.json``: format_version, model_type, input/output names, dynamic_axes, model_config,
+  versions, model-specific keys (deeplog: vocab_size, seq_len, top_g; mscred: sensors, scales, step) and the
+  export record under ``"export"``.
 - ``vocab.json`` in engine format: ``{"0": "template string", "1": ...}``.
 """
 
@@ -22,19 +24,6 @@ MSCRED_OUTPUT = "reconstruction"
 
 META_FORMAT_VERSION = 1
 DEFAULT_TOP_G = 9
-
-# Keys every meta file carries; model-specific ones follow (deeplog: vocab_size, seq_len, top_g;
-# mscred: sensors, scales, step).
-META_KEYS = (
-    "format_version",
-    "model_type",
-    "input_name",
-    "output_name",
-    "dynamic_axes",
-    "model_config",
-    "versions",
-    "export",
-)
 
 
 def meta_path(onnx_path):

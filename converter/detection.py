@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from converter import artifacts
-from converter.errors import AlogError
+from converter.errors import AlogError, first_line
 from converter.logformats import ASCII_WS, read_log_text
 from converter.matching import TemplateMatcher
 
@@ -99,15 +99,12 @@ def detect_lines(lines: Iterable[str | bytes], engine_vocab: dict[int, str], hea
 def ort_predict(onnx_path, input_name: str | None = None, output_name: str | None = None,
                 threads: int = 1) -> Predict:
     """A predict callable over one ONNX Runtime session (CPU, ``threads`` intra-op threads), reused."""
-    import onnxruntime as ort
+    from converter.verification import ort_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own exception types; one line for the user
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AlogError(f"cannot load {onnx_path}: {first}") from None
+        session = ort_session(onnx_path, threads=threads)
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types; one line for the user
+        raise AlogError(f"cannot load {onnx_path}: {first_line(exc)}") from None
     feed = input_name or session.get_inputs()[0].name
     fetch = output_name or session.get_outputs()[0].name
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -29,7 +28,7 @@ import torch
 from converter import atomic, graphinfo, versions
 from converter.capture import capture_exporter_output
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
-from converter.errors import AlogError
+from converter.errors import AlogError, first_line, innermost, root_cause
 from converter.specs import ExportSpec
 from converter.verification import compare_at_shapes, ort_session, worst
 
@@ -71,6 +70,7 @@ class ExportRecord:
     seconds: float = 0.0
     versions: dict[str, Any] = field(default_factory=dict)
     exporter_signature: dict[str, Any] = field(default_factory=dict)
+    tolerance: dict[str, float] = field(default_factory=dict)  # the policy the verification judged parity with
 
     @property
     def ok(self) -> bool:
@@ -105,29 +105,11 @@ def exporter_signature() -> dict[str, Any]:
     }
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = _ANSI.sub("", str(exc)).strip()  # newer exporters colour their messages
-    return (text.splitlines()[0] if text else type(exc).__name__)[:500]
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nxt = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-        if nxt is None:
-            break
-        exc = nxt
-    return exc
-
-
 def _stage(exc: BaseException) -> str:
     """Which part of the dynamo pipeline raised, from the exception's type and text."""
-    names = " ".join(f"{type(e).__module__}.{type(e).__name__}" for e in (exc, _root_cause(exc)))
-    text = (str(exc) + " " + str(_root_cause(exc))).lower()
+    root = innermost(exc)
+    names = " ".join(f"{type(e).__module__}.{type(e).__name__}" for e in (exc, root))
+    text = (str(exc) + " " + str(root)).lower()
     if isinstance(exc, (ImportError, ModuleNotFoundError)) or "onnxscript" in text and "install" in text:
         return "dependency"
     if "torchexport" in names.lower() or "torch._dynamo" in names or "torch.export" in text \
@@ -140,11 +122,10 @@ def _stage(exc: BaseException) -> str:
 
 
 def _fill_exception(attempt: Attempt, exc: BaseException) -> None:
-    root = _root_cause(exc)
     attempt.outcome = "exception"
     attempt.exception_type = f"{type(exc).__module__}.{type(exc).__name__}"
-    attempt.error = _first_line(exc)
-    attempt.root_cause = f"{type(root).__name__}: {_first_line(root)}"
+    attempt.error = first_line(exc)
+    attempt.root_cause = root_cause(exc)
 
 
 @contextlib.contextmanager
@@ -312,7 +293,8 @@ def export_model(
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     signature = exporter_signature()
-    record = ExportRecord(spec.model_type, strategy, versions=versions.environment(), exporter_signature=signature)
+    record = ExportRecord(spec.model_type, strategy, versions=versions.environment(), exporter_signature=signature,
+                          tolerance=asdict(tolerance))
     batch, length = spec.export_shape
     x = spec.make_input(batch, length, 0)
     started = time.perf_counter()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converter import convert, parsing, sequences, training
+from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.convert import Converted
 
 
@@ -25,7 +26,8 @@ def run_pipeline(log_path, out_dir, fmt: str = "auto", window: int = 10, epochs:
                  seed: int = 0, session_col: str | None = None, hidden: int = 64, layers: int = 2,
                  embed_dim: int = 16, mscred: bool = False, mscred_epochs: int = 3, scales=(10, 30, 60),
                  step: int = 5, bucket: float | None = None, validate: bool = False,
-                 model_dir: str | Path | None = None) -> PipelineResult:
+                 model_dir: str | Path | None = None, tolerance: Tolerance = DEFAULT_TOLERANCE) -> PipelineResult:
+    """Parse, build inputs, train and convert; ``tolerance`` is the policy every export is verified with."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parsed = out / "parsed.parquet"
@@ -36,7 +38,8 @@ def run_pipeline(log_path, out_dir, fmt: str = "auto", window: int = 10, epochs:
     training.deeplog_checkpoint(out / "sequences.parquet", out / "vocab.json", ckpt, epochs=epochs, seed=seed,
                                 hidden=hidden, layers=layers, embed_dim=embed_dim)
     model_dir = Path(model_dir) if model_dir else out / f"model-{exporter}"
-    deeplog = convert.convert_deeplog(ckpt, out / "vocab.json", model_dir, exporter=exporter, validate=validate)
+    deeplog = convert.convert_deeplog(ckpt, out / "vocab.json", model_dir, exporter=exporter, validate=validate,
+                                      tolerance=tolerance)
     result = PipelineResult(parsed, out / "vocab.json", out / "sequences.parquet", ckpt, model_dir, deeplog)
     if mscred:
         from converter import signatures
@@ -45,5 +48,6 @@ def run_pipeline(log_path, out_dir, fmt: str = "auto", window: int = 10, epochs:
         m_ckpt = out / "mscred.pth"
         training.mscred_checkpoint(out / "signatures.npz", m_ckpt, epochs=mscred_epochs, seed=seed)
         result.mscred_checkpoint = m_ckpt
-        result.mscred = convert.convert_mscred(m_ckpt, model_dir, exporter=exporter, validate=validate)
+        result.mscred = convert.convert_mscred(m_ckpt, model_dir, exporter=exporter, validate=validate,
+                                              tolerance=tolerance)
     return result

@@ -69,3 +69,12 @@ def mscred_spec(model: MSCRED) -> ExportSpec:
         check_shapes=[(3, None), (1, None)],
         validate_shapes=[(1, None), (7, None), (16, None)],
     )
+
+
+def spec_for(model: torch.nn.Module) -> ExportSpec:
+    """The export spec of any of our models (DeepLog or MSCRED)."""
+    if isinstance(model, DeepLog):
+        return deeplog_spec(model)
+    if isinstance(model, MSCRED):
+        return mscred_spec(model)
+    raise TypeError(f"no export spec for {type(model).__name__}")

@@ -23,9 +23,3 @@ def environment() -> dict[str, str | None]:
     info["alog_detect"] = __version__
     return info
 
-
-def torch_version_tuple() -> tuple[int, int]:
-    import torch
-
-    major, minor = torch.__version__.split("+")[0].split(".")[:2]
-    return int(major), int(minor)
