@@ -21,16 +21,19 @@ from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError
 from converter.exporting import STRATEGIES, export_model
 from converter.models import MSCRED, DeepLog
-from converter.paritykit import (ArtifactSet, FiguresRecorder, ParityContext, SessionCache, Subject,
-                                 discover_artifacts)
-from converter.specs import deeplog_spec, mscred_spec
+from harness.parity.checks import ParityContext
+from harness.parity.figures import FiguresRecorder
+from harness.parity.layout import ArtifactSet, discover_artifacts, strategies_for
+from harness.parity.sessions import SessionCache
+from harness.parity.subjects import Subject
+from converter.specs import spec_for
 
 from parity_support import DEFAULT_STRATEGIES, RANDOM_DEEPLOG, RANDOM_MSCRED, profile_name
 
 LOGHUB = Path(__file__).parents[2].parent / "shared/data/loghub"  # the same folder as tests/conftest.py's
 OWN_DATASETS = ("HDFS", "BGL")  # the end-to-end datasets of tests/conftest.py's `trained`
 LOG_SAMPLES = {"hdfs": "HDFS_2k.log", "bgl": "BGL_2k.log", "openssh": "OpenSSH_2k.log"}
-TORCH_THREADS = 1  # with ORT's one intra-op thread (paritykit.DEFAULT_THREADS): stated, not inherited
+TORCH_THREADS = 1  # with ORT's one intra-op thread (harness.parity.sessions.DEFAULT_THREADS): stated, not inherited
 
 
 # ---------------------------------------------------------------- options
@@ -67,19 +70,37 @@ def artifact_sets(config) -> list[ArtifactSet] | None:
     return cached
 
 
-def strategies(config) -> tuple[str, ...]:
-    """Export strategies for the random-weight shapes (and for the trained models without --artifacts)."""
-    text = _option(config, "--parity-strategies")
-    if text:
-        chosen = tuple(s.strip() for s in text.split(",") if s.strip())
-        unknown = [s for s in chosen if s not in STRATEGIES]
-        if unknown or not chosen:
-            raise pytest.UsageError(f"--parity-strategies {text!r}: choose from {', '.join(STRATEGIES)}")
-        return chosen
+MODELS = ("deeplog", "mscred")
+
+
+def _given_strategies(config) -> dict[str, tuple[str, ...]] | None:
+    """--parity-strategies: "legacy,dynamo" for every model, or MODEL=LIST (repeatable) for one."""
+    values = _option(config, "--parity-strategies")
+    if not values:
+        return None
+    chosen: dict[str, tuple[str, ...]] = {}
+    for text in values:
+        model, sep, rest = text.partition("=")
+        models = (model.strip(),) if sep else MODELS
+        names = tuple(s.strip() for s in (rest if sep else text).split(",") if s.strip())
+        unknown = [s for s in names if s not in STRATEGIES]
+        if unknown or (sep and models[0] not in MODELS):
+            raise pytest.UsageError(f"--parity-strategies {text!r}: give LIST or MODEL=LIST with models from "
+                                    f"{', '.join(MODELS)} and strategies from {', '.join(STRATEGIES)}")
+        for name in models:
+            chosen[name] = names
+    return chosen
+
+
+def strategies(config, model_type: str) -> tuple[str, ...]:
+    """Export strategies for one model's random-weight shapes (and its trained models without --artifacts);
+    with --artifacts, the strategies that produced that model's artifacts there (harness.parity.layout)."""
+    given = _given_strategies(config)
+    if given is not None:
+        return given.get(model_type, ())
     sets = artifact_sets(config)
-    if sets:  # follow the strategies the other environment exported with
-        found = tuple(s for s in STRATEGIES if any(s in st.model_dirs for st in sets))
-        return found or ("legacy",)
+    if sets:
+        return strategies_for(sets, model_type, STRATEGIES)
     return DEFAULT_STRATEGIES
 
 
@@ -87,14 +108,19 @@ def artifact_cases(config, model_type: str) -> list[tuple[str, str]]:
     """(set name, label) of every trained artifact a test runs against."""
     sets = artifact_sets(config)
     if sets is None:
-        return [(name, s) for name in OWN_DATASETS for s in strategies(config)]
+        return [(name, s) for name in OWN_DATASETS for s in strategies(config, model_type)]
     return [(s.name, label) for s in sets for label in s.labels(model_type)]
+
+
+def _model_of(metafunc) -> str:
+    name = metafunc.function.__name__
+    return next((m for m in MODELS if m in name), MODELS[0])
 
 
 def pytest_configure(config):
     # Check the options once, up front: a bad --artifacts DIR is one usage error, not a collection error per module.
     artifact_sets(config)
-    strategies(config)
+    _given_strategies(config)
     parse_tolerance(_option(config, "--parity-tolerance"))
 
 
@@ -104,7 +130,7 @@ def pytest_generate_tests(metafunc):
             cases = artifact_cases(metafunc.config, model_type)
             metafunc.parametrize(fixture, cases, ids=[f"{n}-{label}" for n, label in cases], scope="session")
     if "strategy" in metafunc.fixturenames:
-        metafunc.parametrize("strategy", strategies(metafunc.config), scope="session")
+        metafunc.parametrize("strategy", strategies(metafunc.config, _model_of(metafunc)), scope="session")
 
 
 # ---------------------------------------------------------------- the run: sessions, tolerance, figures
@@ -138,7 +164,8 @@ def parity_run_of(config) -> ParityRun:
             tolerance=parse_tolerance(_option(config, "--parity-tolerance")),
             repro_dir=(here / repro) if repro else root / "reports/repro",
             report_path=(here / report) if report else root / "reports/parity/figures.json",
-            options={"artifacts": _option(config, "--artifacts"), "strategies": list(strategies(config)),
+            options={"artifacts": _option(config, "--artifacts"),
+                     "strategies": {m: list(strategies(config, m)) for m in MODELS},
                      "hypothesis_profile": profile_name(), "torch_threads": TORCH_THREADS},
         )
     return config.stash[_RUN]
@@ -223,7 +250,7 @@ def random_subjects(tmp_path_factory, parity_run):
             seed = sorted(RANDOM_DEEPLOG if kind == "deeplog" else RANDOM_MSCRED).index(shape_id) + 11
             torch.manual_seed(seed)
             model = (DeepLog if kind == "deeplog" else MSCRED)(config).eval()
-            spec = deeplog_spec(model) if kind == "deeplog" else mscred_spec(model)
+            spec = spec_for(model)
             folder = root / f"{kind}-{shape_id}"
             ckpt = folder / f"{kind}.pth"
             if not ckpt.exists():
@@ -302,6 +329,7 @@ def trained_artifacts(request) -> TrainedArtifacts:
         result = trained[name]
         own[name] = ArtifactSet(name, result.deeplog_checkpoint.parent, result.deeplog_checkpoint,
                                 result.mscred_checkpoint,
-                                _LazyModelDirs(model_dir, name, strategies(request.config)),
+                                _LazyModelDirs(model_dir, name, sorted({s for m in MODELS
+                                                                        for s in strategies(request.config, m)})),
                                 loghub / LOG_SAMPLES[name.lower()])
     return TrainedArtifacts(own, loghub)

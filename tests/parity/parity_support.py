@@ -7,14 +7,13 @@ import os
 import zlib
 
 import numpy as np
-import onnx
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from onnx import numpy_helper
 
 from converter.models import DeepLogConfig, MSCREDConfig
-from converter.paritykit import ParityContext, Subject, check_parity, check_topg
+from harness.parity.checks import ParityContext, check_parity, check_topg
+from harness.parity.subjects import Subject
 
 # ---------------------------------------------------------------- hypothesis profiles
 # ci (default): derandomized (the same examples every run, no example database), no deadline (the
@@ -140,22 +139,3 @@ def run_mscred_numeric(subject: Subject, ctx: ParityContext, max_batch: int, exa
 def deeplog_seq_bounds(seq_len: int) -> tuple[int, int]:
     """(longest sequence tried, export sequence length) for a model trained on windows of ``seq_len``."""
     return 4 * seq_len, max(2, seq_len)
-
-
-# ---------------------------------------------------------------- breaking an artifact on purpose
-
-
-def perturb_initializer(source, target, name_hint: str, index: int | None = None, delta: float = 0.05) -> str:
-    """Copy an ONNX file, adding ``delta`` to one float initializer (one element, or all of it); returns its name."""
-    model = onnx.load(str(source))
-    floats = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
-    named = [t for t in floats if name_hint in t.name]
-    tensor = named[0] if named else max(floats, key=lambda t: int(np.prod(t.dims)))
-    values = numpy_helper.to_array(tensor).copy()
-    if index is None:
-        values += np.float32(delta)
-    else:
-        values.flat[index] += np.float32(delta)
-    tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))
-    onnx.save(model, str(target))
-    return tensor.name

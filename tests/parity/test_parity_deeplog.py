@@ -48,6 +48,6 @@ def test_deeplog_topg_parity_trained(deeplog_case, trained_artifacts, parity_ctx
 
 
 def _meta_top_g(subject) -> int:
-    from converter.paritykit import read_meta
+    from harness.parity.subjects import read_meta
 
     return read_meta(subject.onnx_path).get("top_g", TOP_G)

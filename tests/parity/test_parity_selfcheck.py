@@ -4,6 +4,8 @@ near-zero outputs inflate relative error. Artifacts are real exports edited with
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +14,23 @@ import numpy as np
 import pytest
 import torch
 
-from converter import checkpoint, paritykit
+from converter import checkpoint
 from converter.compare import Tolerance
 from converter.exporting import export_model
 from converter.models import DeepLog, DeepLogConfig
 from converter.detection import ort_predict
-from converter.paritykit import ParityContext, ParityFailure, Subject, check_parity, check_verdicts
+from harness.parity.replay import replay as replay_bundle
+from harness.parity.checks import ParityContext, ParityFailure, check_parity
+from harness.parity.subjects import Subject
+from harness.parity.verdicts import check_verdicts
 from converter.specs import deeplog_spec
-from parity_support import deeplog_seq_bounds, perturb_initializer, run_deeplog_numeric
+from harness.parity.faults import perturb_initializer
+from parity_support import deeplog_seq_bounds, run_deeplog_numeric
 
 ROOT = Path(__file__).parents[2]
+# The self-checks test the checker with known numbers, so they judge under the default policy whatever
+# --parity-tolerance the run was given (a matrix run passes its own).
+SELFCHECK_TOLERANCE = Tolerance()
 
 
 def _exported(tmp_path: Path, config: DeepLogConfig, seed: int, edit=None) -> tuple[DeepLog, Path, Path]:
@@ -43,7 +52,7 @@ def test_parity_check_fails_on_perturbed_artifact(random_subjects, parity_ctx, t
     broken_path.parent.mkdir()
     edited = perturb_initializer(good.onnx_path, broken_path, "head.bias", delta=0.05)
     broken = Subject(f"{good.label}+perturbed", "deeplog", good.model, broken_path, good.checkpoint)
-    ctx = parity_ctx("deeplog", "broken_artifact", broken)
+    ctx = parity_ctx("deeplog", "broken_artifact", broken, tolerance=SELFCHECK_TOLERANCE)
     ctx.repro_dir = tmp_path / "repro"  # a healthy run leaves no bundle in reports/repro
 
     with pytest.raises(ParityFailure) as failure:  # the very runner the real tests use
@@ -65,14 +74,16 @@ def test_parity_check_fails_on_perturbed_artifact(random_subjects, parity_ctx, t
     assert not [p for p in ctx.repro_dir.iterdir() if p.name.startswith(".")]  # no half-written bundle left
     assert ctx.figures.failures >= 1 and ctx.figures.repro == str(bundle)
 
-    # The bundle's own command reproduces the failure in a fresh process...
-    replay = subprocess.run([sys.executable, "-m", "converter.paritykit", "replay", str(bundle)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert replay.returncode == 1, replay.stdout + replay.stderr
-    assert "numeric parity FAILS" in replay.stdout and "30 of 30 elements" in replay.stdout
+    # The bundle's own command (exactly as it records it) reproduces the failure in a fresh process...
+    command = json.loads((bundle / "bundle.json").read_text())["command"]
+    assert command in (bundle / "README.md").read_text()
+    replayed = subprocess.run(shlex.split(command), cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+    assert "numeric parity FAILS" in replayed.stdout and "30 of 30 elements" in replayed.stdout
     # ...and reports it gone once the artifact is the good one again.
     (bundle / "model.onnx").write_bytes(good.onnx_path.read_bytes())
-    assert paritykit.replay(bundle)[0] is False
+    assert replay_bundle(bundle)[0] is False
 
 
 def test_parity_counts_a_single_outlier_among_thousands(tmp_path, parity_ctx, parity_run):
@@ -83,7 +94,7 @@ def test_parity_counts_a_single_outlier_among_thousands(tmp_path, parity_ctx, pa
     subject = Subject("deeplog-v3000/one-outlier", "deeplog", model, one_off, ckpt)
     x = np.random.default_rng(0).integers(0, 3000, size=(1, 4), dtype=np.int64)
 
-    strict = parity_ctx("deeplog", "single_outlier", subject)
+    strict = parity_ctx("deeplog", "single_outlier", subject, tolerance=SELFCHECK_TOLERANCE)
     strict.repro_dir = tmp_path / "repro"
     with pytest.raises(ParityFailure) as failure:
         check_parity(subject, x, strict)
@@ -108,7 +119,7 @@ def test_parity_near_zero_outputs_keep_relative_error_bounded(tmp_path, parity_c
     nudged = tmp_path / "nudged.onnx"
     perturb_initializer(good_path, nudged, "head.bias", index=3, delta=5e-7)  # well inside atol
     subject = Subject("deeplog-v20/near-zero", "deeplog", model, nudged, ckpt)
-    ctx = parity_ctx("deeplog", "near_zero", subject)
+    ctx = parity_ctx("deeplog", "near_zero", subject, tolerance=SELFCHECK_TOLERANCE)
     x = np.random.default_rng(1).integers(0, 20, size=(8, 5), dtype=np.int64)
 
     comparison = check_parity(subject, x, ctx)
@@ -128,7 +139,7 @@ def test_parity_verdicts_flip_on_perturbed_artifact(random_subjects, parity_ctx,
     seq_len, g = good.model.config.seq_len, 9
 
     # The good artifact: every verdict agrees (the replay is real: windows, anomalies, unknown lines).
-    ctx = parity_ctx("deeplog", "broken_artifact", good)
+    ctx = parity_ctx("deeplog", "broken_artifact", good, tolerance=SELFCHECK_TOLERANCE)
     ctx.repro_dir = tmp_path / "repro"
     ort = parity_run.sessions.predictor(good.onnx_path, good.input_name, good.output_name, ort_predict)
     outcome = check_verdicts(good, lines, vocab, 0, seq_len, g, ort, ctx)
@@ -148,4 +159,4 @@ def test_parity_verdicts_flip_on_perturbed_artifact(random_subjects, parity_ctx,
     bundle = failure.value.bundle
     assert np.load(bundle / "input.npy").shape == (1, seq_len)
     assert json.loads((bundle / "bundle.json").read_text())["details"]["torch"]["template"] == 0
-    assert paritykit.replay(bundle)[0] is True  # the bundle's window still splits the two runtimes
+    assert replay_bundle(bundle)[0] is True  # the bundle's window still splits the two runtimes

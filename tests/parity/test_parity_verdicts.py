@@ -8,7 +8,7 @@ tolerance of the logit across the boundary) is counted as a tie, not as a pass o
 from __future__ import annotations
 
 from converter.detection import load_model_dir, ort_predict, read_log
-from converter.paritykit import check_verdicts
+from harness.parity.verdicts import check_verdicts
 
 
 def test_deeplog_verdict_parity(deeplog_case, trained_artifacts, parity_ctx, parity_run):

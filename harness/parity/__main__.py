@@ -1,0 +1,5 @@
+import sys
+
+from harness.parity.replay import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""A subject of the parity kit: a PyTorch model and the ONNX file exported from it, run side by side."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from converter import artifacts, checkpoint
+from converter.errors import AlogError
+from harness.parity.sessions import SessionCache
+
+
+@dataclass
+class Subject:
+    label: str  # e.g. "HDFS/dynamo" or "deeplog-v30-h64-l2-e16/legacy"
+    model_type: str  # deeplog | mscred
+    model: torch.nn.Module
+    onnx_path: Path
+    checkpoint: Path | None = None  # the PyTorch weights, for the repro bundle
+    input_name: str = ""
+    output_name: str = ""
+    exporter: str | None = None  # from the meta's export record, when there is one
+    made_by_torch: str | None = None
+
+    def __post_init__(self) -> None:
+        self.onnx_path = Path(self.onnx_path)
+        if not self.input_name:
+            self.input_name = artifacts.DEEPLOG_INPUT if self.model_type == "deeplog" else artifacts.MSCRED_INPUT
+        if not self.output_name:
+            self.output_name = artifacts.DEEPLOG_OUTPUT if self.model_type == "deeplog" else artifacts.MSCRED_OUTPUT
+        self.model.eval()
+
+    def torch_output(self, x: np.ndarray) -> np.ndarray:
+        # inference_mode: no_grad without version-counter bookkeeping (torch >= 1.9, every torch we support)
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+    def ort_output(self, x: np.ndarray, sessions: SessionCache) -> np.ndarray:
+        session = sessions.get(self.onnx_path)
+        return session.run([self.output_name], {self.input_name: np.ascontiguousarray(x)})[0]
+
+    def describe(self) -> dict[str, Any]:
+        return {"label": self.label, "model_type": self.model_type, "onnx": str(self.onnx_path),
+                "checkpoint": str(self.checkpoint) if self.checkpoint else None, "exporter": self.exporter,
+                "made_by_torch": self.made_by_torch}
+
+
+def read_meta(onnx_path: str | Path) -> dict[str, Any]:
+    meta_path = artifacts.meta_path(Path(onnx_path))
+    if not meta_path.is_file():
+        return {}
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AlogError(f"cannot read {meta_path}: {exc}") from None
+
+
+def subject_from_files(label: str, model_type: str, checkpoint_path: str | Path, onnx_path: str | Path) -> Subject:
+    """A subject from a checkpoint and the ONNX file converted from it (the meta says who exported it)."""
+    model, _ = checkpoint.load(checkpoint_path, model_type)
+    meta = read_meta(onnx_path)
+    export = meta.get("export") or {}
+    return Subject(label, model_type, model, Path(onnx_path), Path(checkpoint_path),
+                   meta.get("input_name", ""), meta.get("output_name", ""), export.get("exporter"),
+                   (meta.get("versions") or {}).get("torch"))
