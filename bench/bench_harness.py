@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from converter import atomic  # noqa: E402
 from harness import envs  # noqa: E402
+from harness.findlinks import pip_find_links  # noqa: E402
 from harness.matrix import DEFAULT_MATRIX, load_matrix  # noqa: E402
 from harness.results import CellResult  # noqa: E402
 
@@ -76,7 +77,7 @@ def env_benchmark(rounds: int) -> dict:
     cell = next(c for c in matrix.cells if c.find_links)
     uv = envs.uv_executable()
     env = envs.uv_environment(cell)
-    links = envs.pip_find_links()
+    links = pip_find_links()
     python = shutil.which(f"python{cell.python}") or sys.executable
     reqs = locked_requirements(cell, uv, env)
     times: dict[str, list[float]] = {"uv": [], "pip": []}

@@ -11,10 +11,12 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from converter.errors import AlogError
 
@@ -24,6 +26,10 @@ BINARIES = {"all": CENGINE_DIR / "bin" / "inference_engine", "asan": CENGINE_DIR
 
 # The engine's documented exit codes (cengine/src/common.h).
 EXIT_USAGE, EXIT_INPUT, EXIT_RUNTIME, EXIT_OUTPUT = 2, 3, 4, 5
+
+# The orchestrator builds the engine once and hands the cells its path (or why the build failed).
+ENGINE_ENV = "ALOG_CENGINE_BIN"
+ENGINE_ERROR_ENV = "ALOG_CENGINE_ERROR"
 
 
 class EngineError(AlogError):
@@ -46,9 +52,9 @@ def ensure_built(target: str = "all") -> Path:
     with open(lock_dir / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         up_to_date = binary.exists() and subprocess.run(
-            ["make", "-q", "-C", str(CENGINE_DIR), target], capture_output=True).returncode == 0
+            ["make", "-q", "-C", str(CENGINE_DIR), target], capture_output=True, check=False).returncode == 0
         if not up_to_date:
-            done = subprocess.run(["make", "-C", str(CENGINE_DIR), target], capture_output=True, text=True)
+            done = subprocess.run(["make", "-C", str(CENGINE_DIR), target], capture_output=True, text=True, check=False)
             if done.returncode != 0 or not binary.exists():
                 tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
                 raise EngineError(f"building the C engine failed (make -C cengine {target}): {tail[0]}",
@@ -76,7 +82,7 @@ def run_engine(args: Sequence[str], ort_lib: str | os.PathLike | None = None, bi
     binary = binary or ensure_built()
     lib = ort_lib if ort_lib is not None else default_ort_lib()
     cmd = [str(binary), *map(str, args), "--ort-lib", str(lib)]
-    done = subprocess.run(cmd, capture_output=True, input=stdin, timeout=timeout,
+    done = subprocess.run(cmd, capture_output=True, input=stdin, timeout=timeout, check=False,
                           env={**os.environ, **(env or {})})
     if done.returncode != 0:
         stderr = done.stderr.decode("utf-8", errors="replace").strip()
@@ -104,6 +110,8 @@ def run_detect(model_dir, log_path, top_g: int | None = None, ort_lib=None, batc
 
 def run_parity(onnx_path, x: np.ndarray, ort_lib=None, binary: Path | None = None) -> np.ndarray:
     """Parity mode: the model's first output for input ``x`` (any rank; int64 or float32)."""
+    import numpy as np
+
     with tempfile.TemporaryDirectory(prefix="cengine-parity-") as tmp:
         src, dst = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
         np.save(src, np.ascontiguousarray(x))
@@ -111,13 +119,21 @@ def run_parity(onnx_path, x: np.ndarray, ort_lib=None, binary: Path | None = Non
         return np.load(dst)
 
 
-def run_info(path, ort_lib=None, binary: Path | None = None) -> str:
-    """Info mode: the engine's description of a model directory or an .onnx file."""
-    return run_engine(["--info", str(path)], ort_lib, binary).stdout.decode("utf-8")
-
-
 def run_bench(model_dir, iterations: int, batch: int, ort_lib=None, threads: int = 1,
               binary: Path | None = None) -> dict[str, Any]:
     """The engine's own timing of ``iterations`` Run calls of ``batch`` windows (see --bench)."""
     args = [str(model_dir), "--bench", str(iterations), "--batch", str(batch), "--threads", str(threads)]
     return json.loads(run_engine(args, ort_lib, binary).stdout)
+
+
+def engine_for_cell() -> Path:
+    """The engine the orchestrator built (ENGINE_ENV), else build or reuse it here."""
+    failed = os.environ.get(ENGINE_ERROR_ENV)
+    if failed:
+        raise AlogError(f"the C engine could not be built: {failed}")
+    given = os.environ.get(ENGINE_ENV)
+    if given:
+        if not Path(given).is_file():
+            raise AlogError(f"{ENGINE_ENV}={given} does not exist (did the engine build fail?)")
+        return Path(given)
+    return ensure_built()

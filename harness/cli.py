@@ -1,13 +1,29 @@
 """`alog-matrix` entry point: each subcommand lives in its own module with
-``add_arguments(parser)`` and ``run(args) -> int`` (the exit code)."""
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
+
+Exit codes, for every subcommand (README "Exit codes"):
+  0  PASS: the gate passed (or the command did what was asked)
+  1  FAIL: the gate found a failure (only the gate's verdict returns it)
+  2  no evidence, or a usage error: bad options, a bad matrix.toml, missing or unreadable results
+  3  internal error: the harness itself broke (never 1, so a broken harness never reads as a broken converter)
+Errors are one line on stderr; ALOG_DEBUG=1 adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
 
-from converter.errors import AlogError
+from converter.errors import AlogError, describe
+
+EXIT_PASS, EXIT_FAIL, EXIT_NO_EVIDENCE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+DEBUG_ENV = "ALOG_DEBUG"
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
@@ -17,6 +33,31 @@ COMMANDS = {
     "gate": ("harness.gate", "turn reports/matrix.json into a verdict and an exit code"),
     "gha-matrix": ("harness.fanout", "print the cells as a GitHub Actions matrix"),
 }
+
+
+def run_command(prog: str, body: Callable[[], int]) -> int:
+    """Run a command under the exit-code policy: its own code, or 2 / 3 / 130 with one line on stderr."""
+    try:
+        return int(body() or 0)
+    except AlogError as exc:
+        _debug_traceback()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_NO_EVIDENCE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a harness bug: exit 3, never the gate's FAIL code
+        _debug_traceback()
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+        hint = "" if os.environ.get(DEBUG_ENV) == "1" else f"; {DEBUG_ENV}=1 shows the traceback"
+        print(f"{prog}: internal error: {describe(exc)}{where}{hint}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _debug_traceback() -> None:
+    if os.environ.get(DEBUG_ENV) == "1":
+        traceback.print_exc(file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,15 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args._module.run(args) or 0)
-    except AlogError as exc:
-        print(f"alog-matrix: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("alog-matrix: interrupted", file=sys.stderr)
-        return 130
+    args = build_parser().parse_args(argv)  # a usage error exits 2 here, argparse's code
+    return run_command(f"alog-matrix {args.command}", lambda: args._module.run(args))
 
 
 if __name__ == "__main__":

@@ -7,33 +7,12 @@ probably means for the converter or for matrix.toml.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
+
+from harness.checks import REGISTRY
 
 MODEL_NAMES = {"deeplog": "DeepLog", "mscred": "MSCRED"}
-
-# What an unexpected pass of each check most likely means; {model} and {torch} are filled in.
-XPASS_MEANING = {
-    "exporter_signature": "torch.onnx.export's signature on torch {torch} no longer matches the expectation "
-    "(the `dynamo` keyword or its default changed): revisit how the converter calls the exporter",
-    "default_call": "the default torch.onnx.export call now succeeds for {model} on torch {torch}: "
-    "users who call the exporter without options may no longer hit the recorded failure",
-    "legacy_export": "the TorchScript (legacy) export now succeeds for {model} on torch {torch}: "
-    "the legacy fallback works there again",
-    "typeerror_fallback": "the TypeError fallback now behaves as intended for {model} on torch {torch}: "
-    "the retry without the `dynamo` keyword is no longer broken there",
-    "dynamo_export": "dynamo export now succeeds for {model} on torch {torch}: "
-    "the TorchScript fallback may no longer be needed there",
-    "auto_export": "the auto strategy now succeeds for {model} on torch {torch}: "
-    "its verified dynamo-first export (or its fallback) works there now",
-    "dynamic_axes": "batch and sequence axes now stay dynamic for {model} on torch {torch}: "
-    "the exported graph no longer freezes a shape there",
-    "parity": "ONNX Runtime now matches PyTorch within tolerance for {model} on torch {torch}: "
-    "the accepted parity gap has closed",
-    "cengine": "the C engine now agrees with PyTorch for {model} on torch {torch}: "
-    "the accepted engine mismatch is gone",
-    "warnings": "the export of {model} on torch {torch} no longer raises the expected warnings: "
-    "the deprecation (or other warning) the expectation describes has gone",
-}
 
 # A parity figure that moves by more than this factor between two reports is called out.
 FIGURE_MOVE_FACTOR = 10.0
@@ -47,10 +26,11 @@ def model_name(model: str) -> str:
 
 def xpass_message(cell: dict[str, Any], check: dict[str, Any]) -> str:
     torch = cell.get("torch") or cell.get("environment", {}).get("torch") or cell["id"]
-    meaning = XPASS_MEANING.get(
-        check["check"], "the check {check} now passes for {model} on torch {torch}, against its expectation"
-    ).format(model=model_name(check["model"]), torch=torch, check=check["check"])
-    advice = f"confirm, then remove the expectation for {check['model']}.{check['check']} from cell {cell['id']} in matrix.toml"
+    registered = next((c.meaning for c in REGISTRY if c.name == check["check"]), None)
+    meaning = (registered or "the check {check} now passes for {model} on torch {torch}, against its expectation"
+               ).format(model=model_name(check["model"]), torch=torch, check=check["check"])
+    advice = (f"confirm, then remove the expectation for {check['model']}.{check['check']} from cell {cell['id']} "
+              "in matrix.toml")
     reason = f" (expected failure: {check['reason']})" if check.get("reason") else ""
     return f"{meaning}; {advice}{reason}"
 
@@ -139,7 +119,7 @@ def diff_against_baseline(old: dict[str, Any], new: dict[str, Any], old_path=Non
                         f"{old_figures[figure]:.3g} -> {value:.3g}",
                     }
                 )
-    for (kind, cell_id, side, error), entries in whole_cell.items():
+    for (kind, cell_id, _side, error), entries in whole_cell.items():
         diff[kind].append(_whole_cell_entry(kind, cell_id, entries, error))
     return diff
 

@@ -14,13 +14,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from converter.errors import AlogError
+from harness.findlinks import pip_find_links
 from harness.matrix import Cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,28 +63,11 @@ def uv_executable() -> str:
     if found:
         return found
     try:
-        from uv import find_uv_bin  # type: ignore[import-not-found]
+        from uv import find_uv_bin
 
         return find_uv_bin()
     except Exception:  # noqa: BLE001 - any failure means "not available"
         raise AlogError("uv is not installed: install the project's harness extra (pip install '.[harness]')") from None
-
-
-def pip_find_links() -> list[str]:
-    """The local wheel folder(s) pip is configured with (``pip config get global.find-links``).
-
-    uv does not read pip's configuration, so this is how a cell with ``find_links = true`` reaches
-    the local CPU-only torch wheel. pip's extra indexes are deliberately not carried over.
-    """
-    candidates = [[sys.executable, "-m", "pip"], ["pip"], ["python3", "-m", "pip"]]
-    for base in candidates:
-        try:
-            proc = subprocess.run([*base, "config", "get", "global.find-links"], capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if proc.returncode == 0 and proc.stdout.strip():
-            return proc.stdout.split()
-    return []
 
 
 def uv_environment(cell: Cell) -> dict[str, str]:
@@ -155,9 +138,8 @@ def ensure_env(
     cell_env = CellEnv(cell.id, path)
     (cell_env.site_packages() / PTH_NAME).write_text(str(ROOT) + "\n", encoding="utf-8")
     versions = verify_env(cell, cell_env)
-    (path / STAMP).write_text(
-        json.dumps({"fingerprint": spec_fingerprint(cell), "requirements": cell.requirements(), "versions": versions}, indent=2)
-    )
+    stamp = {"fingerprint": spec_fingerprint(cell), "requirements": cell.requirements(), "versions": versions}
+    (path / STAMP).write_text(json.dumps(stamp, indent=2))
     return CellEnv(cell.id, path, reused=False, seconds=time.monotonic() - start)
 
 
@@ -168,7 +150,7 @@ def verify_env(cell: Cell, cell_env: CellEnv) -> dict[str, str]:
         f"mods = {VERIFY_IMPORTS!r}\n"
         "print(json.dumps({m: getattr(importlib.import_module(m), '__version__', '?') for m in mods}))\n"
     )
-    proc = subprocess.run([str(cell_env.python), "-c", code], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([str(cell_env.python), "-c", code], capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise AlogError(f"cell {cell.id}: its packages do not import together: {last}")
@@ -181,7 +163,7 @@ def verify_env(cell: Cell, cell_env: CellEnv) -> dict[str, str]:
 def _run(cmd: list[str], env: dict[str, str], log: Callable[[str], None], timeout_s: float) -> None:
     log(" ".join(Path(cmd[0]).name if i == 0 else a for i, a in enumerate(cmd)))
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
         raise AlogError(f"{Path(cmd[0]).name} {cmd[1]} took longer than {timeout_s:.0f} s") from None
     if proc.returncode != 0:

@@ -34,13 +34,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_command
+
     parser = argparse.ArgumentParser(prog="python -m harness.fanout", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except AlogError as exc:
-        print(f"alog-matrix gha-matrix: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command("alog-matrix gha-matrix", lambda: run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """`alog-matrix run`: every cell (or --cells) in its own venv and its own process, then report and gate.
 
 For each cell: check disk, build or reuse its venv (harness.envs), run ``harness.cell_runner`` in a
-child process (its own session, so a timeout kills the whole tree) with the cell's time limit. A
-child that dies by a signal is recorded as ``crash`` (the signal's name), one that outlives its
-limit as ``timeout``, each with the tail of its output and the checks it finished before dying; the
-other cells go on. One JSON per cell lands in ``<out>/cells`` (written atomically); then
-``harness.report.build_report`` writes the report and ``harness.gate`` decides the exit code.
+child process (harness.child: its own session, so a timeout kills the whole tree) with the cell's time
+limit. A child that dies by a signal is recorded as ``crash`` (the signal's name), one that outlives its
+limit as ``timeout``, each with the tail of its output and the checks it finished before dying
+(harness.cell_record); the other cells go on. One JSON per cell lands in ``<out>/cells`` (written
+atomically); then ``harness.report`` builds the report, in which ``harness.gate`` decides the verdict
+once: its exit code is ours.
 
 Without --resume the selected cells' old results are removed first; with --resume a cell whose
 result is complete is kept and not run again. Results of cells not selected stay as they are.
@@ -15,26 +16,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from converter.errors import AlogError
-from harness import cell_runner, disk, envs
-from harness.cell_checks import ENGINE_ENV, ENGINE_ERROR_ENV
+from converter.errors import AlogError, first_line
+from harness import cell_record, cell_runner, disk, envs
+from harness.cengine import ENGINE_ENV, ENGINE_ERROR_ENV
+from harness.child import run_child
 from harness.matrix import DEFAULT_MATRIX, Cell, Matrix, load_matrix
 from harness.progress import Progress
 from harness.results import CellResult
 
 ROOT = Path(__file__).resolve().parent.parent
-TAIL_LINES = 40
-TAIL_CHARS = 6000
-KILL_GRACE_S = 5.0
+CHILD_RESULT = "cell-result.json"  # the child's own file, in the cell's work folder
 
 
 @dataclass
@@ -53,14 +49,6 @@ class RunOptions:
         return self.out_dir / "cells"
 
 
-@dataclass
-class ChildOutcome:
-    returncode: int | None
-    timed_out: bool
-    seconds: float
-    last_stage: str | None
-
-
 # --- one cell ----------------------------------------------------------------------------------
 
 
@@ -77,120 +65,14 @@ def is_finished(path: Path) -> bool:
 
 def clear_results(cells_dir: Path, cell: Cell) -> None:
     out = result_path(cells_dir, cell)
-    for stale in (out, cell_runner.partial_path(out), out.with_suffix(".log")):
+    for stale in (out, out.with_suffix(".log")):
         stale.unlink(missing_ok=True)
-
-
-def output_tail(log_path: Path) -> str:
-    try:
-        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
-
-
-def run_child(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: float,
-              on_stage: Callable[[str], None] = lambda s: None) -> ChildOutcome:
-    """Run ``cmd`` in its own session, output to ``log_path``; kill the whole group at the limit."""
-    started = time.monotonic()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=ROOT, start_new_session=True)
-    deadline = started + timeout_s
-    seen = 0
-    last_stage = None
-    timed_out = False
-    while True:
-        try:
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
-        seen, stages = _scan_stages(log_path, seen)
-        for stage in stages:
-            last_stage = stage
-            on_stage(stage)
-        if proc.returncode is not None:
-            break
-        if time.monotonic() > deadline:
-            timed_out = True
-            _kill_group(proc)
-            break
-    return ChildOutcome(proc.returncode, timed_out, time.monotonic() - started, last_stage)
-
-
-def _scan_stages(log_path: Path, offset: int) -> tuple[int, list[str]]:
-    """The "stage: X" lines the runner printed since ``offset``."""
-    try:
-        with open(log_path, "rb") as log:
-            log.seek(offset)
-            chunk = log.read()
-    except OSError:
-        return offset, []
-    end = chunk.rfind(b"\n") + 1  # only whole lines
-    stages = [line[len("stage: "):].strip() for line in chunk[:end].decode("utf-8", errors="replace").splitlines()
-              if line.startswith("stage: ")]
-    return offset + end, stages
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 30.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def signal_name(returncode: int) -> str:
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
-
-
-def record_death(cell: Cell, out: Path, log_path: Path, outcome: ChildOutcome, venv_seconds: float) -> CellResult:
-    """The parent's record of a cell that crashed, hung or failed: what it finished, and how it died."""
-    partial = cell_runner.partial_path(out)
-    try:
-        result = CellResult.read(partial)
-    except (OSError, ValueError, TypeError, KeyError):
-        result = CellResult(cell_id=cell.id, status="error", started=cell_runner.now())
-    stage = f" during stage {outcome.last_stage}" if outcome.last_stage else ""
-    if outcome.timed_out:
-        result.status, result.signal = "timeout", "timeout"
-        head = f"killed after {cell.timeout_s} s (timeout_s){stage}"
-    elif outcome.returncode is not None and outcome.returncode < 0:
-        name = signal_name(outcome.returncode)
-        result.status, result.signal = "crash", name
-        hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
-        head = f"the cell process died of {name}{stage}{hint}"
-    else:
-        result.status = "error"
-        head = f"the cell runner exited with code {outcome.returncode}{stage}"
-    result.output_tail = head + "\n" + output_tail(log_path)
-    result.finished = cell_runner.now()
-    result.stages = {"venv": round(venv_seconds, 3), **result.stages, "cell_process": round(outcome.seconds, 3)}
-    result.write(out)
-    partial.unlink(missing_ok=True)
-    return result
-
-
-def record_env_failure(cell: Cell, out: Path, message: str, seconds: float) -> CellResult:
-    result = CellResult(cell_id=cell.id, status="error", started=cell_runner.now(), finished=cell_runner.now(),
-                        stages={"venv": round(seconds, 3)}, output_tail=f"building the cell venv failed: {message}")
-    result.write(out)
-    return result
 
 
 def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: Progress) -> CellResult:
     out = result_path(opts.cells_dir, cell)
-    log_path = out.with_suffix(".log")
     progress.stage("venv")
+    cell_runner.inject_test_fault(cell.id, "venv")
     started = time.monotonic()
     if opts.host:
         python, venv_seconds = Path(sys.executable), 0.0
@@ -198,20 +80,23 @@ def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: Progress) ->
         try:
             cell_env = envs.ensure_env(cell, opts.env_root, log=lambda line: progress.stage(f"venv: {line[:90]}"))
         except AlogError as exc:
-            return record_env_failure(cell, out, str(exc), time.monotonic() - started)
+            result = cell_record.env_failed(cell.id, str(exc), time.monotonic() - started)
+            result.write(out)
+            return result
         python, venv_seconds = cell_env.python, cell_env.seconds
         progress.stage(f"venv {'reused' if cell_env.reused else 'built'} in {venv_seconds:.1f} s")
     work = opts.work_root / cell.id
+    child_out = work / CHILD_RESULT
+    for stale in (child_out, cell_runner.partial_path(child_out)):
+        stale.unlink(missing_ok=True)
     cmd = [str(python), "-m", "harness.cell_runner", "--cell", cell.id, "--matrix", str(matrix.path.resolve()),
-           "--out", str(out), "--work", str(work)]
-    env = child_environment(python, opts)
-    outcome = run_child(cmd, env, log_path, cell.timeout_s, on_stage=progress.stage)
-    if outcome.returncode == 0 and not outcome.timed_out and out.is_file():
-        result = CellResult.read(out)
-        result.stages = {"venv": round(venv_seconds, 3), **result.stages, "cell_process": round(outcome.seconds, 3)}
-        result.write(out)
-        return result
-    return record_death(cell, out, log_path, outcome, venv_seconds)
+           "--out", str(child_out), "--work", str(work)]
+    log_path = out.with_suffix(".log")
+    outcome = run_child(cmd, child_environment(python, opts), log_path, cell.timeout_s, on_stage=progress.stage)
+    finished = cell_record.completed(child_out, venv_seconds, outcome)
+    recorded = finished or cell_record.died(cell.id, cell.timeout_s, child_out, log_path, outcome, venv_seconds)
+    recorded.write(out)
+    return recorded
 
 
 def child_environment(python: Path, opts: RunOptions) -> dict[str, str]:
@@ -225,10 +110,7 @@ def child_environment(python: Path, opts: RunOptions) -> dict[str, str]:
 
 
 def summary_line(result: CellResult) -> str:
-    counts: dict[str, int] = {}
-    for check in result.checks:
-        counts[check.status] = counts.get(check.status, 0) + 1
-    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no checks"
+    parts = result.counts_line()
     total = result.stages.get("venv", 0.0) + result.stages.get("cell_process", 0.0)
     if result.status == "complete":
         return f"complete ({parts}) in {total:.0f} s"
@@ -250,7 +132,7 @@ def build_engine_once(opts: RunOptions, progress: Progress) -> None:
 
         opts.child_env[ENGINE_ENV] = str(cengine.ensure_built())
     except Exception as exc:  # noqa: BLE001 - the cells record it in their cengine check
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc)
         progress.message(f"C engine build failed: {message}")
         opts.child_env[ENGINE_ERROR_ENV] = message
 
@@ -287,24 +169,14 @@ def run_matrix(matrix: Matrix, cells: tuple[Cell, ...], opts: RunOptions) -> int
 
 
 def report_and_gate(matrix: Matrix, opts: RunOptions) -> int:
-    """harness.report writes the report; harness.gate judges it; its exit code is ours."""
-    from harness import gate, report
-    from harness.report_model import policy_from
+    """harness.report builds the report, in which harness.gate decides once; its exit code is ours."""
+    from harness import report
 
-    try:
-        index = report.build_report(opts.cells_dir, matrix, opts.out_dir)
-        doc = gate.read_report(opts.out_dir / "matrix.json")
-    except Exception as exc:  # noqa: BLE001 - no report means no evidence: the gate's "error" exit
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        print(f"alog-matrix: building the report failed: {type(exc).__name__}: {exc} "
-              f"({Path(where.filename).name}:{where.lineno})", file=sys.stderr)
-        return gate.EXIT_NO_EVIDENCE
-    verdict = gate.decide(doc, policy=policy_from(matrix), expected_cells=[c.id for c in matrix.cells],
-                          report_path=str(index))
-    for message in verdict.messages:
+    built = report.build_report(opts.cells_dir, matrix, opts.out_dir)
+    for message in built.verdict.messages:
         print(f"  {message}")
-    print(verdict.line)
-    return verdict.exit_code
+    print(built.verdict.line)
+    return built.verdict.exit_code
 
 
 # --- CLI -------------------------------------------------------------------------------------------

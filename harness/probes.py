@@ -8,8 +8,6 @@ report can say why the converter's strategies are needed. Export logic proper li
 from __future__ import annotations
 
 import contextlib
-import inspect
-import re
 import io
 import time
 import traceback
@@ -18,27 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from converter.errors import describe, first_line, root_cause
+
 BOGUS_KEYWORD = "alog_probe_unknown_keyword"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch colours some messages
 DYNAMO_STDOUT_MARKER = "[torch.onnx]"  # the dynamo exporter narrates its stages on stdout
-
-
-def root_cause(exc: BaseException) -> str:
-    """The innermost exception of a chain, as "Type: first line"."""
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nxt = exc.__cause__ or exc.__context__
-        if nxt is None:
-            break
-        exc = nxt
-    return f"{type(exc).__name__}: {first_line(exc)}"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    text = _ANSI.sub("", text)
-    return text.splitlines()[0][:500] if text else type(exc).__name__
 
 
 def warning_records(caught: list[warnings.WarningMessage]) -> list[dict[str, str]]:
@@ -66,67 +47,62 @@ def capture():
 
 @dataclass
 class SignatureProbe:
-    has_dynamo: bool
-    dynamo_default: Any  # True/False, or None when the keyword is absent
-    has_fallback: bool
-    has_dynamic_shapes: bool
-    has_var_keyword: bool  # **kwargs in the signature
+    """The exporter's signature facts (``converter.exporting.exporter_signature``, the ones the strategies
+    branch on) and what a call with an unknown keyword does."""
+
+    facts: dict[str, Any]  # dynamo_keyword, dynamo_default, fallback_keyword, dynamic_shapes_keyword, ...
     unknown_keyword: str  # "rejected" (TypeError), "swallowed", or "error: ..."
     unknown_keyword_error: str | None
-    default_exporter: str  # "dynamo" or "torchscript"
-    has_dynamo_export: bool  # torch.onnx.dynamo_export exists
+    dynamo_export_function: bool  # torch.onnx.dynamo_export exists (torch 2.0-2.x)
     parameters: list[str] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def default_exporter(self) -> str:
+        return "dynamo" if self.facts.get("dynamo_default") is True else "torchscript"
+
     def to_detail(self) -> dict[str, Any]:
-        detail = asdict(self)
-        detail.pop("warnings")
-        detail.pop("seconds")
-        return detail
+        return {**self.facts, "default_exporter": self.default_exporter, "unknown_keyword": self.unknown_keyword,
+                "unknown_keyword_error": self.unknown_keyword_error,
+                "dynamo_export_function": self.dynamo_export_function, "parameters": self.parameters}
 
 
-class _Tiny:
-    """Builds the smallest module that exports in every torch: a Linear layer."""
+def _tiny_model():
+    """The smallest module that exports in every torch: a Linear layer."""
+    import torch
 
-    @staticmethod
-    def make():
-        import torch
-
-        return torch.nn.Linear(3, 2).eval(), (torch.ones(1, 3),)
+    return torch.nn.Linear(3, 2).eval(), (torch.ones(1, 3),)
 
 
 def exporter_signature(work: Path) -> SignatureProbe:
-    """Inspect ``torch.onnx.export`` and call it with an unknown keyword on a tiny model."""
+    """Read ``torch.onnx.export``'s signature and call it with an unknown keyword on a tiny model."""
+    import inspect
+
     import torch
 
+    from converter.exporting import exporter_signature as signature_facts
+
     start = time.perf_counter()
-    params = inspect.signature(torch.onnx.export).parameters
-    dynamo = params.get("dynamo")
-    has_dynamo = dynamo is not None
-    dynamo_default = None if dynamo is None or dynamo.default is inspect.Parameter.empty else dynamo.default
-    model, args = _Tiny.make()
-    explicit = {"dynamo": False} if has_dynamo else {}  # keep the probe on the fast exporter
+    facts = signature_facts()
+    model, args = _tiny_model()
+    keywords: dict[str, Any] = {"dynamo": False} if facts["dynamo_keyword"] else {}  # the fast exporter
+    keywords[BOGUS_KEYWORD] = 1
     error = None
     with capture() as (caught, _):
         try:
-            torch.onnx.export(model, args, str(work / "probe_unknown_keyword.onnx"), **explicit, **{BOGUS_KEYWORD: 1})
+            torch.onnx.export(model, args, str(work / "probe_unknown_keyword.onnx"), **keywords)
             verdict = "swallowed"
         except TypeError as exc:
             verdict, error = "rejected", first_line(exc)
         except Exception as exc:  # noqa: BLE001 - any other failure is itself the finding
             verdict, error = f"error: {type(exc).__name__}", root_cause(exc)
     return SignatureProbe(
-        has_dynamo=has_dynamo,
-        dynamo_default=dynamo_default,
-        has_fallback="fallback" in params,
-        has_dynamic_shapes="dynamic_shapes" in params,
-        has_var_keyword=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()),
+        facts=facts,
         unknown_keyword=verdict,
         unknown_keyword_error=error,
-        default_exporter="dynamo" if dynamo_default is True else "torchscript",
-        has_dynamo_export=hasattr(torch.onnx, "dynamo_export"),
-        parameters=list(params),
+        dynamo_export_function=hasattr(torch.onnx, "dynamo_export"),
+        parameters=list(inspect.signature(torch.onnx.export).parameters),
         warnings=warning_records(caught),
         seconds=time.perf_counter() - start,
     )
@@ -220,14 +196,14 @@ def graph_input_dims(proto, input_name: str) -> list[Any]:
 
 def run_at_shape(onnx_path: Path, input_name: str, array) -> str:
     """Run the artifact in ONNX Runtime on one input: "ran" or the error's first line."""
-    import onnxruntime as ort
+    from converter.verification import ort_session
 
     try:
-        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        session = ort_session(onnx_path)
         session.run(None, {input_name: array.numpy() if hasattr(array, "numpy") else array})
         return "ran"
     except Exception as exc:  # noqa: BLE001 - ORT's refusal is the finding
-        return f"{type(exc).__name__}: {first_line(exc)}"
+        return describe(exc)
 
 
 def _exporter_from_artifact(proto, stdout: str) -> tuple[str, str]:
@@ -242,13 +218,14 @@ def _exporter_from_artifact(proto, stdout: str) -> tuple[str, str]:
 
 
 def _exporter_from_traceback(exc: BaseException, stdout: str) -> tuple[str, str]:
-    files = []
+    files: list[str] = []
     cursor: BaseException | None = exc
     while cursor is not None and len(files) < 2000:
         files += [frame.filename for frame in traceback.extract_tb(cursor.__traceback__)]
         cursor = cursor.__cause__ or cursor.__context__
     joined = "\n".join(files)
-    if DYNAMO_STDOUT_MARKER in stdout or "_internal/exporter" in joined or "torch/_dynamo" in joined or "torch/export" in joined:
+    dynamo_paths = ("_internal/exporter", "torch/_dynamo", "torch/export")
+    if DYNAMO_STDOUT_MARKER in stdout or any(p in joined for p in dynamo_paths):
         return "dynamo", "the traceback runs through torch.export / the dynamo exporter"
     if "torch/onnx/utils.py" in joined or "torch/jit" in joined:
         return "torchscript", "the traceback runs through torch.onnx.utils (TorchScript exporter)"
@@ -272,8 +249,9 @@ def dynamo_export_function(model, example, onnx_path: Path) -> dict[str, Any]:
     try:
         with capture() as (caught, _):
             try:
-                options = torch.onnx.ExportOptions(dynamic_shapes=True)
-                torch.onnx.dynamo_export(model, example, export_options=options).save(str(onnx_path))
+                onnx_api: Any = torch.onnx  # dynamo_export and ExportOptions exist only in torch 2.0-2.x
+                options = onnx_api.ExportOptions(dynamic_shapes=True)
+                onnx_api.dynamo_export(model, example, export_options=options).save(str(onnx_path))
             except Exception as exc:  # noqa: BLE001 - the failure is the finding
                 result = {"outcome": "exception", "error_type": type(exc).__name__, "error": first_line(exc),
                           "root_cause": root_cause(exc)}

@@ -1,40 +1,58 @@
-"""Cell result records: the one format that flows from a cell to the report and the gate.
+"""The result model: one typed record from a check to the verdict.
 
-A cell writes ``reports/cells/<cell_id>.json`` (atomically) holding a ``CellResult``.
+A check returns an ``Outcome`` (harness.checks.base); the cell's recorder judges it against matrix.toml's
+expectations (``judge``) into a ``CheckResult``; a cell's checks, environment and stages form its
+``CellResult``, which the cell runner writes once and the orchestrator completes with what only the
+parent knows (venv time, a death, an environment failure) before writing ``reports/cells/<id>.json``.
 The report and the gate read only these files.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from converter import atomic
+from harness.checks import CHECKS
 
 SCHEMA_VERSION = 1
 
 # pass/fail are judged against the cell's expectations: an expected failure that fails is
 # ``xfail``, one that passes is ``xpass``. ``error`` = the check itself broke (harness bug or
-# unexpected exception), ``crash``/``timeout`` = the cell's process died or hung (set by the parent).
-STATUSES = ("pass", "fail", "xfail", "xpass", "error", "skip", "crash", "timeout")
+# unexpected exception); ``missing`` = no evidence (the check could not run for want of something it
+# needs, or its cell left no result); ``crash``/``timeout`` = the cell's process died or hung.
+STATUSES = ("pass", "fail", "xfail", "xpass", "error", "skip", "missing", "crash", "timeout")
 
-# Checks recorded per model, in report order.
-CHECKS = (
-    "exporter_signature",
-    "default_call",
-    "legacy_export",
-    "typeerror_fallback",
-    "dynamo_export",
-    "auto_export",
-    "dynamic_axes",
-    "parity",
-    "cengine",
-    "warnings",
-)
+# A cell's own state: finished, or how the parent saw it end.
+CELL_STATUSES = ("complete", "crash", "timeout", "error", "interrupted")
 
 MODELS = ("deeplog", "mscred")
+
+__all__ = ["CHECKS", "MODELS", "STATUSES", "CellResult", "CheckResult", "count_statuses", "judge"]
+
+
+def judge(passed: bool | None, expected: str) -> str:
+    """A check's status from what it found and what matrix.toml expects ("pass" or "fail")."""
+    if passed is None:
+        return "skip"
+    if expected == "fail":
+        return "xpass" if passed else "xfail"
+    return "pass" if passed else "fail"
+
+
+def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
+    """How many of each status, in STATUSES order (statuses that do not occur are left out)."""
+    counts = Counter(statuses)
+    ordered = {s: counts.pop(s) for s in STATUSES if s in counts}
+    return {**ordered, **dict(sorted(counts.items()))}
+
+
+def counts_line(statuses: Iterable[str]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in count_statuses(statuses).items()) or "no checks"
 
 
 @dataclass
@@ -43,24 +61,36 @@ class CheckResult:
     check: str
     status: str
     expected: str = "pass"  # "pass" or "fail" (from matrix.toml expectations)
-    reason: str | None = None  # why a failure is expected (matrix.toml), shown on xfail/xpass
+    reason: str | None = None  # why a failure is expected (matrix.toml), or why the check was skipped
     error: str | None = None  # first line of the exception or failure message
     root_cause: str | None = None  # innermost exception: "Type: message"
     warnings: list[dict[str, str]] = field(default_factory=list)  # {"category": ..., "message": ...}
     figures: dict[str, Any] = field(default_factory=dict)  # max_abs_error, max_rel_error, examples, seconds...
     detail: dict[str, Any] = field(default_factory=dict)  # exporter used, opset, op types, input dims...
     repro: str | None = None  # path of a reproduction bundle, on failure
+    replay: str | None = None  # the command that replays the bundle, exactly as the bundle holds it
     seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown check result keys {unknown}")
+        return cls(**data)
+
 
 @dataclass
 class CellResult:
     cell_id: str
-    status: str  # "complete", "crash", "timeout", "error"
+    status: str  # one of CELL_STATUSES
     environment: dict[str, Any] = field(default_factory=dict)  # python, torch, numpy, onnx, ...
     checks: list[CheckResult] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)  # stage name -> seconds
@@ -70,18 +100,28 @@ class CellResult:
     output_tail: str | None = None  # last lines of the cell's output when it died
     schema_version: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        if self.status not in CELL_STATUSES:
+            raise ValueError(f"unknown cell status {self.status!r}")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CellResult":
+    def from_dict(cls, data: dict[str, Any]) -> CellResult:
         data = dict(data)
-        data["checks"] = [CheckResult(**c) for c in data.get("checks", [])]
+        data["checks"] = [CheckResult.from_dict(c) for c in data.get("checks", [])]
         return cls(**data)
 
     def write(self, path: str | Path) -> None:
         atomic.write_json(path, self.to_dict())
 
     @classmethod
-    def read(cls, path: str | Path) -> "CellResult":
+    def read(cls, path: str | Path) -> CellResult:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def recorded(self) -> set[tuple[str, str]]:
+        return {(c.model, c.check) for c in self.checks}
+
+    def counts_line(self) -> str:
+        return counts_line(c.status for c in self.checks)

@@ -5,29 +5,16 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from converter.errors import AlogError
 from harness import disk, envs
+from harness.findlinks import pip_find_links
 from harness.matrix import load_matrix
 from harness.progress import Progress
 
 from .conftest import write_matrix
-
-
-def _pip_find_links() -> list[str]:
-    """What `pip config get global.find-links` says, from this Python's pip or the one on PATH
-    (a uv-made venv has no pip of its own)."""
-    for pip in ([sys.executable, "-m", "pip"], [shutil.which("pip") or "pip"]):
-        try:
-            proc = subprocess.run([*pip, "config", "get", "global.find-links"], capture_output=True, text=True)
-        except OSError:
-            continue
-        if proc.returncode == 0 and proc.stdout.strip():
-            return proc.stdout.split()
-    return []
 
 
 def test_only_find_links_cells_see_pips_wheel_folder(tmp_path, monkeypatch):
@@ -43,7 +30,7 @@ def test_only_find_links_cells_see_pips_wheel_folder(tmp_path, monkeypatch):
     """))
     local, registry = matrix.cells
     monkeypatch.setenv("UV_FIND_LINKS", "/somewhere/else")
-    links = _pip_find_links()
+    links = pip_find_links()
     if not links:
         with pytest.raises(AlogError, match="no global.find-links"):
             envs.uv_environment(local)
@@ -70,7 +57,7 @@ def test_fingerprint_follows_the_spec(tmp_path):
     assert not envs.is_current(a, tmp_path / "envs")
 
 
-@pytest.mark.skipif(not _pip_find_links(), reason="needs pip's local wheel folder (global.find-links) for CPU torch")
+@pytest.mark.skipif(not pip_find_links(), reason="needs pip's local wheel folder (global.find-links) for CPU torch")
 def test_build_then_reuse_a_cpu_torch_cell(tmp_path, host_torch):
     """A real uv venv with the local CPU wheel: built, verified by importing the stack, then reused."""
     from harness.matrix import DEFAULT_MATRIX

@@ -33,8 +33,8 @@ def test_repository_matrix_has_the_seven_cells_with_companion_pins():
 
 def test_repository_matrix_policy_and_expectations():
     matrix = load_matrix(DEFAULT_MATRIX)
-    assert matrix.gate["xpass"] in ("warn", "fail")
-    assert set(matrix.gate["fail_on"]) == {"fail", "error", "crash", "timeout"}
+    assert matrix.policy.xpass in ("warn", "fail")
+    assert set(matrix.policy.fail_on) == {"fail", "error", "crash", "timeout"}
     assert {"atol", "rtol"} <= set(matrix.tolerance)
     for cell in matrix.cells:
         for exp in cell.expectations:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cell_runner, orchestrator
+from harness import cell_runner, child, orchestrator
 from harness.matrix import load_matrix
 from harness.results import CHECKS, CellResult
 
@@ -50,7 +50,7 @@ def faulty_run(tmp_path_factory, host_torch):
         [[cell]]
         id = "hangs"
         torch = "{host_torch}"
-        timeout_s = 8
+        timeout_s = 25
 
         [[cell]]
         id = "healthy"
@@ -79,7 +79,8 @@ def test_segfault_is_recorded_as_crash_with_signal_and_output(faulty_run):
     assert result.signal == "SIGSEGV"
     assert "test fault: crash in cell crashes" in result.output_tail
     assert "died of SIGSEGV during stage probe" in result.output_tail
-    assert not cell_runner.partial_path(opts.cells_dir / "crashes.json").exists()
+    # the parent wrote its own record from the child's progress, beside which no partial file is left
+    assert not list(opts.cells_dir.glob("*.partial"))
 
 
 def test_abort_keeps_the_checks_finished_before_it(faulty_run):
@@ -96,8 +97,8 @@ def test_hang_is_killed_at_its_time_limit(faulty_run):
     tmp, _, opts, _ = faulty_run
     result = _result(opts, "hangs")
     assert (result.status, result.signal) == ("timeout", "timeout")
-    assert result.output_tail.startswith("killed after 8 s (timeout_s) during stage probe")
-    assert result.stages["cell_process"] < 8 + orchestrator.KILL_GRACE_S + 5
+    assert result.output_tail.startswith("killed after 25 s (timeout_s) during stage probe")
+    assert result.stages["cell_process"] < 25 + child.KILL_GRACE_S + 5
     assert _alive_with(str(tmp / "work" / "hangs")) == []  # the whole process group is gone
 
 

@@ -26,14 +26,16 @@ class TinyLog(torch.nn.Module):
 def test_signature_probe_matches_the_real_signature(tmp_path):
     sig = probes.exporter_signature(tmp_path)
     params = inspect.signature(torch.onnx.export).parameters
-    assert sig.has_dynamo == ("dynamo" in params)
-    assert sig.has_dynamic_shapes == ("dynamic_shapes" in params)
-    assert sig.has_fallback == ("fallback" in params)
-    if sig.has_dynamo:
-        assert sig.dynamo_default == params["dynamo"].default
+    # the same facts, under the same names, as the converter's strategies read (converter.exporting)
+    assert sig.facts["dynamo_keyword"] == ("dynamo" in params)
+    assert sig.facts["dynamic_shapes_keyword"] == ("dynamic_shapes" in params)
+    assert sig.facts["fallback_keyword"] == ("fallback" in params)
+    if sig.facts["dynamo_keyword"]:
+        assert sig.facts["dynamo_default"] == params["dynamo"].default
     # measured, not assumed: torch 2.6 takes **_ and swallows unknown keywords, 2.13 refuses them
     has_var_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    assert sig.has_var_keyword is has_var_keyword
+    assert sig.facts["accepts_var_kwargs"] is has_var_keyword
+    assert sig.to_detail()["dynamo_keyword"] == sig.facts["dynamo_keyword"]
     if has_var_keyword:
         assert sig.unknown_keyword == "swallowed"
     else:
@@ -56,11 +58,22 @@ def test_default_call_names_the_exporter_that_ran_and_checks_another_shape(tmp_p
 
 
 def test_root_cause_walks_to_the_innermost_exception():
+    """One description of an exception everywhere (converter.errors): first line without colours, innermost cause."""
+    from converter.errors import first_line, root_cause
+
     try:
         try:
             raise IndexError("list index out of range")
         except IndexError as inner:
             raise RuntimeError("\x1b[96mFailed to export\x1b[0m\nmore text") from inner
     except RuntimeError as exc:
-        assert probes.first_line(exc) == "Failed to export"
-        assert probes.root_cause(exc) == "IndexError: list index out of range"
+        assert first_line(exc) == "Failed to export"
+        assert root_cause(exc) == "IndexError: list index out of range"
+    try:
+        try:
+            raise KeyError("hidden")
+        except KeyError:
+            raise ValueError("bad input") from None  # the context is suppressed: it is not the cause
+    except ValueError as exc:
+        assert root_cause(exc) == "ValueError: bad input"
+    assert first_line(RuntimeError("")) == "RuntimeError" and len(first_line(RuntimeError("x" * 9000))) == 500

@@ -1,0 +1,148 @@
+"""What a check is given: the cell (its matrix, work folder and stage clock), and the one model under test.
+
+Work shared by several checks (the signature probe, training, the strategies' exports, the parity suite,
+the engine build) runs once, the first time a check asks for it, in its own stage; what it returned, or
+the exception it raised, is kept and handed to every later check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from converter.compare import Tolerance
+from harness.checks.base import NotReached
+from harness.checks.models import ModelUnderTest, Training, export_strategies, train
+from harness.matrix import Cell, Matrix
+
+StageHook = Callable[[str], None]
+
+
+class Stages:
+    """Seconds per stage (the report and the bench read them). A stage entered inside another pauses the
+    outer one, so every second is counted once. ``on_enter`` announces a stage; ``on_change`` saves."""
+
+    def __init__(self, seconds: dict[str, float], on_enter: StageHook = lambda s: None,
+                 on_change: Callable[[], None] = lambda: None):
+        self.seconds = seconds
+        self.on_enter = on_enter
+        self.on_change = on_change
+        self._open: list[tuple[str, float]] = []
+
+    def _add(self, name: str, since: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - since, 3)
+
+    def timed(self, name: str):
+        stages = self
+
+        class _Timer:
+            def __enter__(self) -> None:
+                if stages._open:
+                    outer, since = stages._open[-1]
+                    stages._add(outer, since)
+                stages._open.append((name, time.perf_counter()))
+                stages.on_enter(name)
+
+            def __exit__(self, *exc: object) -> None:
+                _, since = stages._open.pop()
+                stages._add(name, since)
+                if stages._open:
+                    stages._open[-1] = (stages._open[-1][0], time.perf_counter())
+                stages.on_change()
+
+        return _Timer()
+
+
+@dataclass
+class CellContext:
+    cell: Cell
+    matrix: Matrix
+    work: Path
+    stages: Stages
+    _done: dict[str, tuple[bool, Any]] = field(default_factory=dict)
+
+    @cached_property
+    def tolerance(self) -> Tolerance:
+        return Tolerance.from_mapping(self.matrix.tolerance)
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """The strategies exported in this cell: the pipeline always converts with legacy."""
+        return ("legacy", *(s for s in self.matrix.strategies if s != "legacy"))
+
+    def once(self, key: str, stage: str, work: Callable[[], Any]) -> Any:
+        """``work()``'s result the first time, in ``stage``; the same result (or exception) after that."""
+        if key not in self._done:
+            with self.stages.timed(stage):
+                try:
+                    self._done[key] = (True, work())
+                except Exception as exc:  # noqa: BLE001 - kept and re-raised to every check that asks
+                    self._done[key] = (False, exc)
+        ok, value = self._done[key]
+        if not ok:
+            raise value
+        return value
+
+    def signature(self):
+        from harness import probes
+
+        return self.once("signature", "probe", lambda: probes.exporter_signature(self.work))
+
+    def training(self) -> Training:
+        return self.once("training", "train", lambda: train(self.matrix, self.work, self.tolerance))
+
+    def model(self, name: str) -> ModelUnderTest:
+        training = self.training()
+        if training.stopped is not None:
+            raise NotReached(f"not reached: the training pipeline stopped ({training.cause[:200]})")
+        if name not in training.models:
+            raise NotReached(f"not reached: the pipeline produced no {name} model")
+        return training.models[name]
+
+    def exported(self, name: str) -> ModelUnderTest:
+        """The model with every strategy exported (all models at once, in matrix order)."""
+        mut = self.model(name)
+
+        def export_all() -> None:
+            for other in self.training().models.values():
+                export_strategies(other, self.strategies, self.work, self.tolerance)
+
+        self.once("exports", "export", export_all)
+        return mut
+
+    def models(self) -> Iterator[ModelUnderTest]:
+        for name in self.matrix.models:
+            try:
+                yield self.exported(name)
+            except NotReached:
+                continue
+
+
+@dataclass
+class ModelContext:
+    """One model in one cell: what every check function receives."""
+
+    cell: CellContext
+    model: str
+
+    @property
+    def matrix(self) -> Matrix:
+        return self.cell.matrix
+
+    @property
+    def work(self) -> Path:
+        return self.cell.work
+
+    @property
+    def tolerance(self) -> Tolerance:
+        return self.cell.tolerance
+
+    def trained(self) -> ModelUnderTest:
+        return self.cell.model(self.model)
+
+    def exported(self) -> ModelUnderTest:
+        return self.cell.exported(self.model)
