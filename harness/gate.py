@@ -1,34 +1,34 @@
-"""`alog-matrix gate`: turn reports/matrix.json into a verdict and an exit code.
+"""`alog-matrix gate`: turn a report document into a verdict and an exit code.
 
-Exit codes:
-  0  PASS   every slot passed, was an accepted failure (xfail), was skipped, or is an xpass
-            under the default policy (reported as an alert);
-  1  FAIL   some slot has a status in the policy's ``fail_on`` (default fail, error, crash,
-            timeout), or an xpass under ``--strict`` / ``[gate] xpass = "fail"``;
-  2  ERROR  the harness could not produce evidence: a matrix cell has no result file, a result
-            file is unreadable, a cell's record says the harness errored, or matrix.json itself
-            cannot be read. A known failure outranks missing evidence (exit 1), since more
-            evidence cannot turn a failure into a pass.
+Exit codes (harness.cli's policy):
+  0  PASS   every slot passed, was an accepted failure (xfail), was skipped, or is an xpass under the
+            default policy (reported as an alert), and there is evidence for every cell;
+  1  FAIL   some slot has a status in the policy's ``fail_on`` (default fail, error, crash, timeout), or
+            an xpass under ``--strict`` / ``[gate] xpass = "fail"``;
+  2  ERROR  no evidence: a matrix cell has no result, a result file is unreadable or duplicated, a cell's
+            record says the harness stopped it, a cell recorded no check (or only skips), a check could not
+            run (``missing``), the report holds no cell, or the report or policy cannot be read. A known
+            failure outranks missing evidence (exit 1): more evidence cannot turn a failure into a pass.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from converter.errors import AlogError
 from harness import drift, report_schema
+from harness.cli import EXIT_FAIL, EXIT_NO_EVIDENCE, EXIT_PASS
 from harness.matrix import load_matrix
-from harness.report_model import DEFAULT_FAIL_ON, MISSING, REPORT_STATUSES, policy_from
+from harness.policy import Policy
+from harness.report_model import MISSING, NO_EVIDENCE_STATES
+from harness.results import STATUSES
 
-EXIT_PASS, EXIT_FAIL, EXIT_NO_EVIDENCE = 0, 1, 2
 WORDS = {EXIT_PASS: "PASS", EXIT_FAIL: "FAIL", EXIT_NO_EVIDENCE: "ERROR"}
-
-# Cell states meaning the harness, not the converter, failed to deliver evidence.
-NO_EVIDENCE_STATES = ("error", MISSING, "unreadable")
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Verdict:
     @property
     def line(self) -> str:
         parts = []
-        for status in REPORT_STATUSES:
+        for status in STATUSES:
             n = self.counts.get(status, 0)
             if n:
                 parts.append(f"{n} xpass alert{'s' if n != 1 else ''}" if status == "xpass" else f"{n} {status}")
@@ -61,44 +61,67 @@ def _where(cell: dict[str, Any], check: dict[str, Any]) -> str:
     return f"{cell['id']} {check['model']}.{check['check']}"
 
 
+def _evidence_problems(cell: dict[str, Any]) -> list[str]:
+    """Why a cell gives no (or not enough) evidence; empty when its evidence is whole."""
+    if cell["state"] in NO_EVIDENCE_STATES:
+        return [f"ERROR {cell['id']}: {cell.get('problem') or 'the harness recorded an error for this cell'}"]
+    if cell["state"] != "complete":
+        return []  # crash / timeout: failures of their own (see _failures)
+    recorded = [c for c in cell["checks"] if c.get("recorded", True)]
+    if not recorded:
+        return [f"ERROR {cell['id']}: the cell finished without recording any check: no evidence"]
+    if all(c["status"] == "skip" for c in recorded):
+        return [f"ERROR {cell['id']}: every check of the cell was skipped: no evidence"]
+    missing = [c for c in cell["checks"] if c["status"] == MISSING]
+    if missing:
+        return [f"ERROR {_where(cell, missing[0])}: {missing[0].get('error') or 'no evidence'}"
+                + (f" (and {len(missing) - 1} more checks without evidence)" if len(missing) > 1 else "")]
+    return []
+
+
+def _failures(cell: dict[str, Any], policy: Policy) -> tuple[list[str], list[str]]:
+    """(failures, xpass alerts) of one cell under the policy."""
+    failures: list[str] = []
+    alerts: list[str] = []
+    unreached = [c for c in cell["checks"] if not c.get("recorded", True)]
+    if unreached and cell["state"] not in NO_EVIDENCE_STATES and unreached[0]["status"] in policy.fail_on:
+        failures.append(f"{cell['state'].upper()} {cell['id']}: {len(unreached)} checks never ran: "
+                        f"{unreached[0].get('error')}")
+    for check in cell["checks"]:
+        if check["status"] == "xpass":
+            message = drift.xpass_message(cell, check)
+            alerts.append(message)
+            if policy.xpass_fails:
+                failures.append(f"XPASS {_where(cell, check)}: {message}")
+        elif check.get("recorded", True) and check["status"] in policy.fail_on:
+            detail = check.get("error") or check.get("root_cause") or "no message recorded"
+            repro = f" (repro: {check['repro']})" if check.get("repro") else ""
+            failures.append(f"{check['status'].upper()} {_where(cell, check)}: {detail}{repro}")
+    return failures, alerts
+
+
 def decide(
     report_doc: dict[str, Any],
-    policy: dict[str, Any] | None = None,
-    strict: bool = False,
+    policy: Policy,
     baseline: dict[str, Any] | None = None,
     expected_cells: list[str] | None = None,
     report_path: str | None = None,
 ) -> Verdict:
-    """Judge a report document. ``policy`` defaults to the one recorded in the document;
-    ``expected_cells`` (the matrix's cell ids) turns a cell absent from the report into missing evidence."""
-    policy = dict(policy if policy is not None else report_doc.get("policy", {}))
-    fail_on = set(policy.get("fail_on", DEFAULT_FAIL_ON))
-    xpass_fails = strict or policy.get("strict") or policy.get("xpass") == "fail"
+    """Judge a report document under ``policy``; ``expected_cells`` (the matrix's cell ids) turns a cell
+    absent from the report into missing evidence."""
     failures: list[str] = []
     problems: list[str] = []
     alerts: list[str] = []
+    if not report_doc["cells"]:
+        problems.append("ERROR the report holds no cell: no evidence")
     reported = {cell["id"] for cell in report_doc["cells"]}
-    for cell_id in expected_cells or ():
-        if cell_id not in reported:
-            problems.append(f"ERROR {cell_id}: no result in the report (the matrix lists this cell)")
+    problems += [f"ERROR {cell_id}: no result in the report (the matrix lists this cell)"
+                 for cell_id in expected_cells or () if cell_id not in reported]
     for cell in report_doc["cells"]:
-        no_evidence = cell["state"] in NO_EVIDENCE_STATES
-        if no_evidence:
-            problems.append(f"ERROR {cell['id']}: {cell.get('problem') or 'the harness recorded an error for this cell'}")
-        unreached = [c for c in cell["checks"] if not c.get("recorded", True)]
-        if unreached and not no_evidence and unreached[0]["status"] in fail_on:
-            failures.append(f"{cell['state'].upper()} {cell['id']}: {len(unreached)} checks never ran: {unreached[0].get('error')}")
-        for check in cell["checks"]:
-            recorded = check.get("recorded", True)
-            if check["status"] == "xpass":
-                message = drift.xpass_message(cell, check)
-                alerts.append(message)
-                if xpass_fails:
-                    failures.append(f"XPASS {_where(cell, check)}: {message}")
-            elif recorded and check["status"] in fail_on:
-                detail = check.get("error") or check.get("root_cause") or "no message recorded"
-                repro = f" (repro: {check['repro']})" if check.get("repro") else ""
-                failures.append(f"{check['status'].upper()} {_where(cell, check)}: {detail}{repro}")
+        problems += _evidence_problems(cell)
+        cell_failures, cell_alerts = _failures(cell, policy)
+        failures += cell_failures
+        alerts += cell_alerts
     changes: list[str] = []
     if baseline is not None:
         diff = drift.diff_against_baseline(baseline, report_doc)
@@ -106,31 +129,21 @@ def decide(
             changes += [f"CHANGE {item['message']}" for item in diff[key]]
         changes += [f"CHANGE cell added since baseline: {c}" for c in diff["cells_added"]]
         changes += [f"CHANGE cell gone since baseline: {c}" for c in diff["cells_removed"]]
-    if failures:
-        code = EXIT_FAIL
-    elif problems:
-        code = EXIT_NO_EVIDENCE
-    else:
-        code = EXIT_PASS
-    alert_lines = [] if xpass_fails else [f"ALERT {a}" for a in alerts]
-    return Verdict(
-        exit_code=code,
-        word=WORDS[code],
-        counts=dict(report_doc.get("counts", {})),
-        messages=failures + problems + alert_lines + changes,
-        alerts=alerts,
-        report_path=report_path,
-    )
+    code = EXIT_FAIL if failures else EXIT_NO_EVIDENCE if problems else EXIT_PASS
+    alert_lines = [] if policy.xpass_fails else [f"ALERT {a}" for a in alerts]
+    return Verdict(exit_code=code, word=WORDS[code], counts=dict(report_doc.get("counts", {})),
+                   messages=failures + problems + alert_lines + changes, alerts=alerts, report_path=report_path)
 
 
-def read_report(path: Path) -> dict[str, Any]:
-    """Load and validate a matrix.json; any problem is one AlogError line."""
+def read_report(path: Path, what: str = "report") -> dict[str, Any]:
+    """Load and validate a matrix.json (``what`` names it in errors); any problem is one AlogError line."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise AlogError(f"report not found: {path} (run `alog-matrix report` first)") from None
+        hint = " (run `alog-matrix report` first)" if what == "report" else ""
+        raise AlogError(f"{what} not found: {path}{hint}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AlogError(f"cannot read report {path}: {exc}") from None
+        raise AlogError(f"cannot read {what} {path}: {exc}") from None
     report_schema.validate_report(doc, source=str(path))
     return doc
 
@@ -150,19 +163,15 @@ def run(args: argparse.Namespace) -> int:
     report_html = str(Path(args.report).with_name("index.html"))
     try:
         doc = read_report(args.report)
-        baseline = read_report(args.baseline) if args.baseline else None
+        baseline = read_report(args.baseline, "baseline report") if args.baseline else None
         matrix = load_matrix(args.matrix) if args.matrix else None
+        policy = (replace(matrix.policy, strict=args.strict or matrix.policy.strict) if matrix
+                  else Policy.from_mapping(doc.get("policy"), f"{args.report} policy", args.strict))
     except AlogError as exc:
-        print(f"alog-matrix gate: ERROR ({exc})")
+        print(f"alog-matrix gate: ERROR ({exc})", file=sys.stderr)
         return EXIT_NO_EVIDENCE
-    verdict = decide(
-        doc,
-        policy=policy_from(matrix, args.strict) if matrix else None,
-        strict=args.strict,
-        baseline=baseline,
-        expected_cells=[c.id for c in matrix.cells] if matrix else None,
-        report_path=report_html,
-    )
+    verdict = decide(doc, policy, baseline=baseline, expected_cells=[c.id for c in matrix.cells] if matrix else None,
+                     report_path=report_html)
     for message in verdict.messages:
         print(f"  {message}")
     print(verdict.line)

@@ -13,6 +13,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from converter.errors import AlogError
+from harness.policy import Policy
 from harness.results import CHECKS
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.toml"
@@ -56,8 +57,7 @@ class Matrix:
     models: tuple[str, ...]
     strategies: tuple[str, ...]
     tolerance: dict[str, Any]
-    gate: dict[str, Any]
-    raw: dict[str, Any]
+    policy: Policy
     data: dict[str, Any] = field(default_factory=dict)
     disk: dict[str, Any] = field(default_factory=dict)
     warnings_allowed: tuple[str, ...] = ()
@@ -127,8 +127,7 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
         models=models,
         strategies=tuple(defaults.get("strategies", ("legacy", "dynamo", "auto"))),
         tolerance=dict(raw.get("tolerance", {})),
-        gate=dict(raw.get("gate", {})),
-        raw=raw,
+        policy=Policy.from_mapping(raw.get("gate", {}), f"{path} [gate]"),
         data=dict(raw.get("data", {})),
         disk=dict(raw.get("disk", {})),
         warnings_allowed=tuple(raw.get("warnings", {}).get("allow", ())),

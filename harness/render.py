@@ -14,7 +14,8 @@ from typing import Any
 import jinja2
 
 from harness import chart, drift
-from harness.report_model import REPORT_STATUSES, tail_summary
+from harness.report_model import tail_summary, worst
+from harness.results import STATUSES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -27,18 +28,18 @@ STATUS_MEANING = {
     "skip": "not applicable on this cell",
     "crash": "the cell's process died",
     "timeout": "the cell's process hung and was stopped",
-    "missing": "no evidence: the cell's result file is absent or unreadable",
+    "missing": "no evidence: the check could not run, or its cell left no readable result",
 }
 STATUS_MARK = {
     "pass": "✅", "fail": "❌", "xfail": "🟡", "xpass": "🟣", "error": "🟠",
     "skip": "⚪", "crash": "💥", "timeout": "⏱️", "missing": "❔",
 }
 # Detail keys shown with their own label, in this order; the rest follow as compact JSON
-# ("attempts" and "replay" have their own rendering).
+# ("attempts" has its own rendering).
 DETAIL_LABELS = {
     "strategy": "strategy asked", "exporter": "exporter used", "call": "call", "reason": "why this exporter",
     "opset": "opset", "inputs": "graph inputs", "input_dims": "graph inputs", "outputs": "graph outputs",
-    "op_types": "op types", "attempts": "attempts", "replay": "replay",
+    "op_types": "op types", "attempts": "attempts",
 }
 DIMS_KEYS = ("inputs", "input_dims", "outputs")
 SUMMARY_FAILURE_LIMIT = 20
@@ -81,11 +82,8 @@ def md(text: Any, limit: int = 240) -> str:
 
 
 def replay_command(check: dict[str, Any]) -> str | None:
-    """The recorded replay command, else the way into the bundle (its README.txt holds the command)."""
-    detail = check.get("detail") or {}
-    if detail.get("replay"):
-        return str(detail["replay"])
-    return f"cat {check['repro']}/README.txt" if check.get("repro") else None
+    """The command that replays the check's repro bundle, exactly as the bundle records it."""
+    return check.get("replay") or None
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -99,7 +97,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.filters.update(slug=slug, compact=compact, figure=figure, md=md, model_name=drift.model_name)
     env.globals.update(
-        statuses=REPORT_STATUSES, meaning=STATUS_MEANING, mark=STATUS_MARK, detail_labels=DETAIL_LABELS,
+        statuses=STATUSES, meaning=STATUS_MEANING, mark=STATUS_MARK, detail_labels=DETAIL_LABELS,
         replay_command=replay_command, xpass_message=drift.xpass_message,
     )
     return env
@@ -114,14 +112,12 @@ def grid(doc: dict[str, Any]) -> list[dict[str, Any]]:
         for check in doc["checks"]:
             slots = [index.get((cell["id"], model, check)) for cell in doc["cells"]]
             if any(slots):
-                rows.append({"check": check, "slots": list(zip(doc["cells"], slots))})
+                rows.append({"check": check, "slots": list(zip(doc["cells"], slots, strict=True))})
         groups.append({"model": model, "rows": rows})
     return groups
 
 
 def worst_per_model(cell: dict[str, Any], model: str) -> str | None:
-    from harness.report_model import worst
-
     return worst(c["status"] for c in cell["checks"] if c["model"] == model)
 
 
@@ -137,13 +133,15 @@ def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
         if check["status"] in failing and check.get("recorded", True)
     ]
     unfinished = [
-        (cell, cell.get("problem") or f"{cell.get('signal') or cell['state']}; output: {tail_summary(cell.get('output_tail'))}")
+        (cell, cell.get("problem")
+         or f"{cell.get('signal') or cell['state']}; output: {tail_summary(cell.get('output_tail'))}")
         for cell in doc["cells"] if cell["state"] != "complete"
     ]
     template = _environment(autoescape=False).get_template("summary.md.j2")
     return template.render(
-        doc=doc, unfinished=unfinished, failures=failures[:SUMMARY_FAILURE_LIMIT], more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT),
-        worst_per_model=worst_per_model, report_link=report_link,
+        doc=doc, unfinished=unfinished, failures=failures[:SUMMARY_FAILURE_LIMIT],
+        more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT), worst_per_model=worst_per_model,
+        report_link=report_link,
     )
 
 
@@ -152,7 +150,8 @@ def _xml_text(text: Any) -> str:
 
 
 def _failure_text(check: dict[str, Any]) -> str:
-    lines = [f"{label}: {check[key]}" for key, label in (("error", "error"), ("root_cause", "root cause"), ("repro", "repro bundle")) if check.get(key)]
+    labels = (("error", "error"), ("root_cause", "root cause"), ("repro", "repro bundle"))
+    lines = [f"{label}: {check[key]}" for key, label in labels if check.get(key)]
     if replay_command(check):
         lines.append(f"replay: {replay_command(check)}")
     lines += [f"figure {k}: {figure(v)}" for k, v in (check.get("figures") or {}).items()]
@@ -161,8 +160,8 @@ def _failure_text(check: dict[str, Any]) -> str:
 
 def _testcase(suite: ET.Element, cell: dict[str, Any], check: dict[str, Any], xpass_fails: bool) -> str:
     """Add one testcase; return its junit outcome: passed, failure, error or skipped."""
-    case = ET.SubElement(suite, "testcase", classname=_xml_text(cell["id"]), name=_xml_text(f"{check['model']}.{check['check']}"),
-                         time=f"{check.get('seconds') or 0:.3f}")
+    case = ET.SubElement(suite, "testcase", classname=_xml_text(cell["id"]),
+                         name=_xml_text(f"{check['model']}.{check['check']}"), time=f"{check.get('seconds') or 0:.3f}")
     status = check["status"]
     message = check.get("error") or check.get("root_cause") or STATUS_MEANING.get(status, status)
     outcome = "passed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,17 @@ from converter import atomic
 from converter.errors import AlogError
 from harness import gate, render, report_schema
 from harness.matrix import DEFAULT_MATRIX, Matrix, load_matrix
+from harness.policy import Policy
 from harness.report_model import build_document, read_cell_file
 
 OUTPUTS = ("matrix.json", "index.html", "junit.xml", "summary.md")
+
+
+@dataclass
+class Built:
+    index: Path  # reports/index.html
+    doc: dict[str, Any]  # what matrix.json holds, the verdict included
+    verdict: gate.Verdict
 
 
 def _matrix(matrix: Matrix | str | Path | None) -> Matrix | None:
@@ -27,41 +36,32 @@ def _matrix(matrix: Matrix | str | Path | None) -> Matrix | None:
     return load_matrix(matrix)
 
 
-def read_baseline(path: str | Path) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AlogError(f"baseline report not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AlogError(f"cannot read baseline report {path}: {exc}") from None
-
-
 def build_report(
     cells_dir: str | Path,
     matrix: Matrix | str | Path | None,
     out_dir: str | Path,
     baseline: dict[str, Any] | str | Path | None = None,
     strict: bool = False,
-) -> Path:
-    """Write matrix.json, index.html, junit.xml and summary.md into out_dir; return the index.html path.
+) -> Built:
+    """Write matrix.json, index.html, junit.xml and summary.md into out_dir, with the gate's one verdict.
 
-    ``matrix`` is a loaded Matrix or the path of matrix.toml (cells it lists without a result file are
-    recorded as missing); ``baseline`` a previous matrix.json (path or loaded) to diff against.
+    ``matrix`` is a loaded Matrix or the path of matrix.toml: its policy judges, and the cells it lists
+    without a result file are missing evidence; ``baseline`` a previous matrix.json (path or loaded) to
+    diff against. Everything is rendered before anything is written, so a failure leaves the old report whole.
     """
-    return _build(cells_dir, matrix, out_dir, baseline, strict)[0]
-
-
-def _build(cells_dir, matrix, out_dir, baseline, strict) -> tuple[Path, dict[str, Any]]:
     matrix = _matrix(matrix)
     out_dir = Path(out_dir)
     baseline_path = None
     if baseline is not None and not isinstance(baseline, dict):
-        baseline_path, baseline = Path(baseline), read_baseline(baseline)
-    doc = build_document(Path(cells_dir), matrix, baseline=baseline, baseline_path=baseline_path, strict=strict)
+        baseline_path, baseline = Path(baseline), gate.read_report(Path(baseline), "baseline report")
+    policy = matrix.policy if matrix else Policy()
+    policy = replace(policy, strict=strict or policy.strict)
+    doc = build_document(Path(cells_dir), matrix, policy, baseline=baseline, baseline_path=baseline_path)
     index = out_dir / "index.html"
-    doc["verdict"] = gate.decide(doc, strict=strict, report_path=str(index)).to_dict()
+    verdict = gate.decide(doc, policy, expected_cells=[c.id for c in matrix.cells] if matrix else None,
+                          report_path=str(index))
+    doc["verdict"] = verdict.to_dict()
     report_schema.validate_report(doc, source="the report being built")
-    # Render everything before writing anything, so a rendering error leaves the previous report whole.
     outputs = {
         "matrix.json": (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
         "index.html": render.render_html(doc).encode("utf-8"),
@@ -70,25 +70,26 @@ def _build(cells_dir, matrix, out_dir, baseline, strict) -> tuple[Path, dict[str
     }
     for name, data in outputs.items():
         atomic.write_bytes(out_dir / name, data)
-    return index, doc
+    return Built(index, doc, verdict)
 
 
 def merge_cells(source_dir: str | Path, cells_dir: str | Path) -> list[Path]:
     """Copy every cell result under source_dir (searched recursively, e.g. one folder per CI artifact)
     into cells_dir as <cell_id>.json. An unreadable file is copied under its own name, so the report
-    records it instead of silently dropping it. Two files for one cell: the later `finished` wins."""
+    records it instead of silently dropping it. Two files for one cell are refused: which one is the
+    evidence cannot be told, and keeping either could hide the other's failure."""
     source_dir, cells_dir = Path(source_dir), Path(cells_dir)
     if not source_dir.is_dir():
         raise AlogError(f"nothing to merge: {source_dir} is not a directory")
-    chosen: dict[str, tuple[bool, str, Path]] = {}  # name -> (readable, finished, path): the max wins
+    chosen: dict[str, Path] = {}
     for path in sorted(source_dir.rglob("*.json")):
         cell = read_cell_file(path)
-        readable = cell.result is not None
-        rank = (readable, (cell.result.finished or "") if readable else "", path)
-        if cell.cell_id not in chosen or rank[:2] >= chosen[cell.cell_id][:2]:
-            chosen[cell.cell_id] = rank
+        if cell.cell_id in chosen:
+            raise AlogError(f"two result files for cell {cell.cell_id}: {chosen[cell.cell_id]} and {path} "
+                            "(remove the stale one)")
+        chosen[cell.cell_id] = path
     written = []
-    for name, (_, _, path) in sorted(chosen.items()):
+    for name, path in sorted(chosen.items()):
         target = cells_dir / f"{name}.json"
         if path.resolve() != target.resolve():
             with atomic.atomic_path(target) as tmp:
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if args.merge is not None:
         merged = merge_cells(args.merge, args.cells_dir)
         print(f"alog-matrix report: merged {len(merged)} cell files from {args.merge} into {args.cells_dir}")
-    _, doc = _build(args.cells_dir, matrix_path, args.out, args.baseline, args.strict)
-    print(doc["verdict"]["line"])
+    built = build_report(args.cells_dir, matrix_path, args.out, args.baseline, args.strict)
+    print(built.verdict.line)
     print(f"alog-matrix report: wrote {', '.join(str(Path(args.out) / n) for n in OUTPUTS)}")
     return 0

@@ -1,52 +1,43 @@
 """Build the report document (what reports/matrix.json holds) from cell result files and the matrix.
 
-Pure data: no rendering here. Every cell x model x check slot gets exactly one status so that
-the grid, the counts, junit.xml and the gate all agree on the same evidence.
+Pure data: no rendering and no verdict here (``harness.gate`` decides, once, in ``harness.report``). Every
+cell x model x check slot gets exactly one status, so the grid, the counts, junit.xml and the gate all
+agree on the same evidence: a slot a cell never recorded is ``missing`` (or the crash / timeout / error
+that stopped the cell), never left out.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from harness import drift
 from harness.matrix import Matrix
-from harness.results import CHECKS, MODELS, STATUSES, CellResult
+from harness.policy import Policy
+from harness.results import CELL_STATUSES, CHECKS, MODELS, STATUSES, CellResult, CheckResult, count_statuses
 
 REPORT_SCHEMA_VERSION = 1
-
-# A slot with no evidence because its cell's result file is absent or unreadable.
 MISSING = "missing"
-REPORT_STATUSES = STATUSES + (MISSING,)
 
-# Cell states: the CellResult's own status, or what the report found instead of a readable file.
-CELL_STATES = ("complete", "crash", "timeout", "error", MISSING, "unreadable")
-
-# The statuses that fail the gate unless matrix.toml's [gate] fail_on says otherwise.
-DEFAULT_FAIL_ON = ("fail", "error", "crash", "timeout")
+# Cell states: the CellResult's own status, or what the report found instead of one readable file.
+CELL_STATES = (*CELL_STATUSES, MISSING, "unreadable", "duplicate")
+NO_EVIDENCE_STATES = ("error", "interrupted", MISSING, "unreadable", "duplicate")
 
 # Most alarming first: a cell's "worst" status is the first of these it holds.
 SEVERITY = ("crash", "timeout", "fail", "error", MISSING, "xpass", "xfail", "pass", "skip")
 
-# For a slot a dead cell never reached, the status the cell's own state implies.
-_STATE_TO_SLOT_STATUS = {"crash": "crash", "timeout": "timeout", "error": "error", MISSING: MISSING, "unreadable": "error"}
+# For a slot a cell never recorded, the status its state implies.
+_STATE_TO_SLOT_STATUS = {"crash": "crash", "timeout": "timeout", "error": "error", "interrupted": "error",
+                         "unreadable": "error", "complete": MISSING, MISSING: MISSING, "duplicate": MISSING}
 
 
 def worst(statuses: Iterable[str | None]) -> str | None:
     present = {s for s in statuses if s}
     return next((s for s in SEVERITY if s in present), None)
-
-
-def policy_from(matrix: Matrix | None, strict: bool = False) -> dict[str, Any]:
-    gate = dict(matrix.gate) if matrix else {}
-    return {
-        "xpass": str(gate.get("xpass", "warn")),
-        "fail_on": [str(s) for s in gate.get("fail_on", DEFAULT_FAIL_ON)],
-        "strict": bool(strict),
-    }
 
 
 @dataclass
@@ -70,11 +61,12 @@ def read_cell_file(path: Path) -> LoadedCell:
         return LoadedCell(path.stem, path, None, "unreadable", f"{path} is not valid JSON: {exc}")
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         return LoadedCell(path.stem, path, None, "unreadable", f"{path} is not a cell result: {exc}")
-    state = result.status if result.status in CELL_STATES else "error"
-    problem = None if state == result.status else f"unknown cell status {result.status!r}"
-    if state == "error" and problem is None:
+    problem = None
+    if result.status == "error":
         problem = f"the harness stopped this cell: {tail_summary(result.output_tail)}"
-    return LoadedCell(result.cell_id, path, result, state, problem)
+    elif result.status == "interrupted":
+        problem = f"the run was interrupted in this cell: {tail_summary(result.output_tail)}"
+    return LoadedCell(result.cell_id, path, result, result.status, problem)
 
 
 def tail_summary(tail: str | None) -> str:
@@ -85,65 +77,70 @@ def tail_summary(tail: str | None) -> str:
     return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
 
 
+def _worse(a: LoadedCell, b: LoadedCell) -> LoadedCell:
+    """Of two files claiming one cell, the one with the more alarming evidence (then the later one)."""
+    def rank(cell: LoadedCell) -> tuple[int, str]:
+        statuses = [c.status for c in cell.result.checks] if cell.result else ["error"]
+        level = worst([*statuses, cell.result.status if cell.result else None]) or "pass"
+        return (-SEVERITY.index(level) if level in SEVERITY else 0,
+                (cell.result.finished or "") if cell.result else "")
+    return a if rank(a) >= rank(b) else b
+
+
 def load_cells(cells_dir: Path, matrix: Matrix | None) -> list[LoadedCell]:
-    """Every *.json in cells_dir, plus a 'missing' entry for each matrix cell without one; matrix order first."""
+    """Every *.json in cells_dir, plus a 'missing' entry for each matrix cell without one; matrix order first.
+
+    Two files claiming one cell are evidence that disagrees: the worse is reported, and the cell is marked
+    ``duplicate`` (no evidence until one is removed), so a failure can never be hidden behind a copy."""
     found: dict[str, LoadedCell] = {}
+    sources: dict[str, list[str]] = {}
     for path in sorted(Path(cells_dir).glob("*.json")) if Path(cells_dir).is_dir() else []:
         cell = read_cell_file(path)
-        if cell.cell_id in found and found[cell.cell_id].result is not None:
-            # Two files claim one cell (e.g. a renamed copy): keep the one that finished last.
-            if cell.result is None or (cell.result.finished or "") < (found[cell.cell_id].result.finished or ""):
-                continue
-        found[cell.cell_id] = cell
+        sources.setdefault(cell.cell_id, []).append(path.name)
+        found[cell.cell_id] = _worse(found[cell.cell_id], cell) if cell.cell_id in found else cell
+    for cell_id, names in sources.items():
+        if len(names) > 1:
+            kept = found[cell_id]
+            kept.problem = (f"{len(names)} result files claim cell {cell_id} ({', '.join(names)}); reporting the "
+                            f"worse, {kept.source.name if kept.source else '?'}: remove the other")
+            kept.state = "duplicate"
     order = [c.id for c in matrix.cells] if matrix else []
     for cell_id in order:
         if cell_id not in found:
-            found[cell_id] = LoadedCell(cell_id, None, None, MISSING, f"no result file for cell {cell_id} in {cells_dir}")
+            why = f"no result file for cell {cell_id} in {cells_dir}"
+            found[cell_id] = LoadedCell(cell_id, None, None, MISSING, why)
     extras = sorted(k for k in found if k not in order)
     return [found[k] for k in order + extras]
 
 
-def _check_entry(check: dict[str, Any], recorded: bool) -> dict[str, Any]:
-    entry = dict(check)
-    entry["recorded"] = recorded
-    return entry
-
-
 def _slots(cell: LoadedCell, models: tuple[str, ...], checks: tuple[str, ...], matrix_cell) -> list[dict[str, Any]]:
-    """The recorded checks, plus one synthesized slot per check a dead or absent cell never reached."""
-    recorded = [asdict(c) for c in cell.result.checks] if cell.result else []
-    entries = [_check_entry(c, True) for c in recorded]
-    slot_status = _STATE_TO_SLOT_STATUS.get(cell.state)
-    if slot_status is None:
-        return entries
-    seen = {(c["model"], c["check"]) for c in recorded}
+    """The recorded checks, plus one synthesized slot per (model, check) the cell never recorded."""
+    recorded = cell.result.checks if cell.result else []
+    entries = [{**c.to_dict(), "recorded": True} for c in recorded]
+    seen = {(c.model, c.check) for c in recorded}
+    status = _STATE_TO_SLOT_STATUS.get(cell.state, MISSING)
     why = cell.problem or _death_note(cell)
     for model in models:
         for check in checks:
             if (model, check) in seen:
                 continue
             expectation = matrix_cell.expected(model, check) if matrix_cell else None
-            entries.append(
-                _check_entry(
-                    {
-                        "model": model, "check": check, "status": slot_status,
-                        "expected": expectation.outcome if expectation else "pass",
-                        "reason": expectation.reason if expectation else None,
-                        "error": why, "root_cause": None, "warnings": [], "figures": {}, "detail": {},
-                        "repro": None, "seconds": None,
-                    },
-                    False,
-                )
-            )
+            slot = CheckResult(model=model, check=check, status=status,
+                               expected=expectation.outcome if expectation else "pass",
+                               reason=expectation.reason if expectation else None, error=why)
+            entries.append({**slot.to_dict(), "recorded": False})
     return entries
 
 
 def _death_note(cell: LoadedCell) -> str:
     result = cell.result
     if cell.state == "crash":
-        return f"cell {cell.cell_id} crashed ({result.signal or 'unknown signal'}) before this check ran"
+        signal = (result.signal if result else None) or "unknown signal"
+        return f"cell {cell.cell_id} crashed ({signal}) before this check ran"
     if cell.state == "timeout":
         return f"cell {cell.cell_id} timed out before this check ran"
+    if cell.state == "complete":
+        return f"cell {cell.cell_id} finished without recording this check: no evidence"
     return f"cell {cell.cell_id} stopped with a harness error before this check ran"
 
 
@@ -181,23 +178,21 @@ def _index(seq: tuple[str, ...], name: str) -> int:
     return seq.index(name) if name in seq else len(seq)
 
 
-def count_statuses(cells: list[dict[str, Any]]) -> dict[str, int]:
-    counts = {s: 0 for s in REPORT_STATUSES}
-    for cell in cells:
-        for check in cell["checks"]:
-            counts[check["status"]] = counts.get(check["status"], 0) + 1
-    return counts
+def status_counts(cells: list[dict[str, Any]]) -> dict[str, int]:
+    """Every report status with its count over every slot (zeros included, in STATUSES order)."""
+    counts = count_statuses(check["status"] for cell in cells for check in cell["checks"])
+    return {s: counts.get(s, 0) for s in STATUSES}
 
 
 def build_document(
     cells_dir: Path,
     matrix: Matrix | None,
+    policy: Policy,
     baseline: dict[str, Any] | None = None,
     baseline_path: Path | None = None,
-    strict: bool = False,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The whole report as one JSON-ready dict (without the verdict, which the gate decides)."""
+    """The whole report as one JSON-ready dict, without the verdict (which the gate decides)."""
     loaded = load_cells(Path(cells_dir), matrix)
     recorded_models = {c.model for cell in loaded if cell.result for c in cell.result.checks}
     recorded_checks = {c.check for cell in loaded if cell.result for c in cell.result.checks}
@@ -209,11 +204,11 @@ def build_document(
         "generated": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
         "matrix": str(matrix.path) if matrix else None,
         "cells_dir": str(cells_dir),
-        "policy": policy_from(matrix, strict),
+        "policy": policy.to_dict(),
         "tolerance": dict(matrix.tolerance) if matrix else {},
         "models": list(models),
         "checks": list(checks),
-        "counts": count_statuses(cells),
+        "counts": status_counts(cells),
         "cells": cells,
     }
     doc["drift_alerts"] = drift.xpass_alerts(doc)

@@ -55,5 +55,6 @@ def test_baseline_diff_in_gate_report_and_html(workspace, alog_matrix):
 def test_gate_with_an_unreadable_baseline_is_exit_2(workspace, alog_matrix):
     workspace.write_cells(healthy_world())
     build_report(workspace.cells_dir, workspace.matrix_path, workspace.out_dir)
-    code, out, _ = alog_matrix("gate", workspace.out_dir / "matrix.json", "--baseline", workspace.root / "gone.json")
-    assert code == 2 and "report not found" in out
+    code, out, err = alog_matrix("gate", workspace.out_dir / "matrix.json", "--baseline", workspace.root / "gone.json")
+    assert code == 2 and out == ""  # the error is one line on stderr, not in the verdict stream
+    assert err == f"alog-matrix gate: ERROR (baseline report not found: {workspace.root / 'gone.json'})\n"

@@ -7,6 +7,7 @@ import json
 from report_factory import healthy_world, make_cell
 
 from harness.gate import decide
+from harness.policy import Policy
 from harness.report import build_report
 
 XPASS = {("deeplog", "dynamo_export"): dict(status="xpass", error=None, root_cause=None)}
@@ -75,14 +76,15 @@ def test_an_unreadable_cell_file_is_missing_evidence(workspace, alog_matrix):
     assert "is not valid JSON" in out
 
 
-def test_unreadable_or_absent_report_is_exit_2_in_one_line(workspace, alog_matrix):
-    code, out, _ = alog_matrix("gate", workspace.out_dir / "matrix.json")
-    assert code == 2
-    assert out.strip() == f"alog-matrix gate: ERROR (report not found: {workspace.out_dir / 'matrix.json'} (run `alog-matrix report` first))"
+def test_unreadable_or_absent_report_is_exit_2_in_one_line_on_stderr(workspace, alog_matrix):
+    code, out, err = alog_matrix("gate", workspace.out_dir / "matrix.json")
+    assert code == 2 and out == ""
+    assert err.strip() == f"alog-matrix gate: ERROR (report not found: {workspace.out_dir / 'matrix.json'} (run `alog-matrix report` first))"
     broken = workspace.out_dir / "broken.json"
     broken.write_text("{ not json", encoding="utf-8")
-    code, out, _ = alog_matrix("gate", broken)
-    assert code == 2 and out.startswith(f"alog-matrix gate: ERROR (cannot read report {broken}") and len(out.splitlines()) == 1
+    code, out, err = alog_matrix("gate", broken)
+    assert code == 2 and out == ""
+    assert err.startswith(f"alog-matrix gate: ERROR (cannot read report {broken}") and len(err.splitlines()) == 1
 
 
 def test_a_document_that_is_not_a_report_is_exit_2(workspace, alog_matrix):
@@ -90,9 +92,9 @@ def test_a_document_that_is_not_a_report_is_exit_2(workspace, alog_matrix):
     doc = json.loads(report.read_text())
     doc["cells"][0]["checks"][0]["status"] = "flaky"
     report.write_text(json.dumps(doc))
-    code, out, _ = alog_matrix("gate", report)
+    code, out, err = alog_matrix("gate", report)
     assert code == 2
-    assert "does not match the report schema at cells/0/checks/0/status" in out
+    assert "does not match the report schema at cells/0/checks/0/status" in err
 
 
 def test_matrix_cells_absent_from_the_report_are_missing_evidence(workspace, alog_matrix, tmp_path):
@@ -157,15 +159,15 @@ def test_fail_on_comes_from_the_policy(workspace):
     cells = healthy_world()
     cells[3] = make_cell("torch-2.13.0", {("mscred", "warnings"): dict(status="error", error="KeyError: 'category'")})
     report_doc = json.loads(build(workspace, cells).read_text())
-    assert decide(report_doc).exit_code == 1
-    lenient = decide(report_doc, policy={"xpass": "warn", "fail_on": ["fail", "crash", "timeout"]})
+    assert decide(report_doc, Policy()).exit_code == 1
+    lenient = decide(report_doc, Policy.from_mapping({"xpass": "warn", "fail_on": ["fail", "crash", "timeout"]}, "test"))
     assert lenient.exit_code == 0 and lenient and lenient.word == "PASS"
 
 
 def test_xpass_messages_differ_per_check(workspace):
     cells = healthy_world()
     cells[2] = make_cell("torch-2.9.1", {("mscred", "default_call"): dict(status="xpass", error=None, root_cause=None)})
-    verdict = decide(json.loads(build(workspace, cells).read_text()))
+    verdict = decide(json.loads(build(workspace, cells).read_text()), Policy())
     assert verdict.alerts == [
         "the default torch.onnx.export call now succeeds for MSCRED on torch 2.9.1: users who call the exporter "
         "without options may no longer hit the recorded failure; confirm, then remove the expectation for "

@@ -13,12 +13,9 @@ def test_merge_gathers_cells_from_separate_runs(workspace, alog_matrix):
     for cell_id in CELLS:
         sub = artifacts / f"cell-{cell_id}" / ("cells" if cell_id == "torch-2.9.1" else "")
         sub.mkdir(parents=True, exist_ok=True)
-        make_cell(cell_id).write(sub / f"{cell_id}.json")
-    # A rerun of one cell in another job: the later run (by `finished`) wins.
-    rerun = make_cell("torch-2.8.0", {("mscred", "parity"): dict(status="fail", error="max abs error 2e-03")},
-                      finished="2026-11-23T12:00:00+00:00")
-    (artifacts / "cell-torch-2.8.0-rerun").mkdir()
-    rerun.write(artifacts / "cell-torch-2.8.0-rerun" / "renamed.json")
+        cell = make_cell(cell_id, {("mscred", "parity"): dict(status="fail", error="max abs error 2e-03")}
+                         if cell_id == "torch-2.8.0" else None)
+        cell.write(sub / f"{cell_id}.json")
 
     code, out, err = alog_matrix("report", "--merge", artifacts, "--cells-dir", workspace.cells_dir,
                                  "--matrix", workspace.matrix_path, "--out", workspace.out_dir)
@@ -27,8 +24,24 @@ def test_merge_gathers_cells_from_separate_runs(workspace, alog_matrix):
     assert sorted(p.name for p in workspace.cells_dir.iterdir()) == sorted(f"{c}.json" for c in CELLS)
     doc = json.loads((workspace.out_dir / "matrix.json").read_text())
     assert [c["state"] for c in doc["cells"]] == ["complete"] * 4
-    assert doc["counts"]["fail"] == 1 and doc["cells"][1]["finished"] == "2026-11-23T12:00:00+00:00"
+    assert doc["counts"]["fail"] == 1
     assert alog_matrix("gate", workspace.out_dir / "matrix.json")[0] == 1
+
+
+def test_merge_refuses_two_results_for_one_cell(workspace, alog_matrix):
+    """A rerun's copy beside the first run's file: either could hide the other's failure, so neither is taken."""
+    artifacts = workspace.root / "artifacts"
+    (artifacts / "cell-torch-2.8.0").mkdir(parents=True)
+    make_cell("torch-2.8.0", {("mscred", "parity"): dict(status="fail", error="max abs error 2e-03")}).write(
+        artifacts / "cell-torch-2.8.0" / "torch-2.8.0.json")
+    (artifacts / "cell-torch-2.8.0-rerun").mkdir()
+    make_cell("torch-2.8.0", finished="2026-11-23T12:00:00+00:00").write(artifacts / "cell-torch-2.8.0-rerun" / "renamed.json")
+    code, out, err = alog_matrix("report", "--merge", artifacts, "--cells-dir", workspace.cells_dir,
+                                 "--matrix", workspace.matrix_path, "--out", workspace.out_dir)
+    assert code == 2 and out == ""
+    assert err.startswith("alog-matrix: error: two result files for cell torch-2.8.0: ")
+    assert "renamed.json" in err and err.count("\n") == 1
+    assert not (workspace.out_dir / "matrix.json").exists() and not list(workspace.cells_dir.iterdir())
 
 
 def test_merge_keeps_a_corrupt_artifact_as_evidence_of_a_problem(workspace, alog_matrix):

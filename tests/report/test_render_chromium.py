@@ -58,18 +58,20 @@ def rendered(tmp_path_factory):
             root_cause="ParityMismatch: reconstruction[0, 2, 11, 7] engine 0.8127 vs torch 0.8123",
             figures={"max_abs_error": 4.2e-4, "max_rel_error": 5.1e-4, "examples": 9},
             repro="reports/repro/torch-1.13.1/mscred-cengine",
-            detail={"engine": "cengine/bin/alog-engine", "replay": "cengine/bin/alog-engine parity reports/repro/torch-1.13.1/mscred-cengine"})}),
+            detail={"engine": "cengine/bin/inference_engine"},
+            replay="python -m harness.parity replay reports/repro/torch-1.13.1/mscred-cengine")}),
         make_cell("torch-2.8.0", {("deeplog", "dynamo_export"): dict(status="xpass", error=None, root_cause=None)}),
         make_cell("torch-2.9.1", status="crash", signal="SIGSEGV", checks=[("deeplog", c) for c in CHECKS[:4]],
                   output_tail="Fatal Python error: Segmentation fault\nCurrent thread 0x00007f (most recent call first):\n  File \"torch/onnx/utils.py\", line 1612 in _export"),
         make_cell("torch-2.13.0", {("mscred", "dynamic_axes"): dict(
             status="fail", error="sequence axis frozen: graph input signatures is [batch, 10, 3, 25, 25]",
             detail={"inputs": {"signatures": ["batch", 10, 3, 25, 25]}, "exporter": "dynamo"},
-            repro="reports/repro/torch-2.13.0/mscred-dynamic_axes")}),
+            repro="reports/repro/torch-2.13.0/mscred-dynamic_axes",
+            replay="python -m harness.parity replay reports/repro/torch-2.13.0/mscred-dynamic_axes")}),
     ]
     for cell in world:
         cell.write(cells_dir / f"{cell.cell_id}.json")
-    index = build_report(cells_dir, matrix, root / "reports", baseline=root / "old" / "matrix.json")
+    index = build_report(cells_dir, matrix, root / "reports", baseline=root / "old" / "matrix.json").index
 
     browser = chromium()
     shot = root / "index.png"
@@ -150,7 +152,7 @@ def test_drill_down_holds_the_failure_evidence(rendered):
     for expected in ("fail cengine", "error engine output differs from PyTorch: max abs error 4.2e-04 > atol 1e-05",
                      "root cause ParityMismatch: reconstruction[0, 2, 11, 7] engine 0.8127 vs torch 0.8123",
                      "max_abs_error = 0.00042", "repro bundle reports/repro/torch-1.13.1/mscred-cengine",
-                     "replay cengine/bin/alog-engine parity reports/repro/torch-1.13.1/mscred-cengine"):
+                     "replay python -m harness.parity replay reports/repro/torch-1.13.1/mscred-cengine"):
         assert expected in text
     environment = cell.find("dl", cls="kv").text()
     assert "torch 1.13.1" in environment and "onnxruntime 1.16.3" in environment
@@ -173,7 +175,8 @@ def test_drill_down_lists_export_attempts_and_how_to_replay(rendered):
     assert "drift alert dynamo export now succeeds for DeepLog on torch 2.8.0" in xpass
     axes = dom.find(id="slot-torch-2.13.0-mscred-dynamic_axes").text()
     assert "repro bundle reports/repro/torch-2.13.0/mscred-dynamic_axes" in axes
-    assert "replay cat reports/repro/torch-2.13.0/mscred-dynamic_axes/README.txt" in axes
+    assert "replay python -m harness.parity replay reports/repro/torch-2.13.0/mscred-dynamic_axes" in axes
+    assert "README.txt" not in axes
 
 
 def test_drill_down_of_a_crashed_and_a_missing_cell(rendered):

@@ -24,7 +24,7 @@ def mixed_world():
             status="fail", error="engine output differs from PyTorch: max abs error 4.2e-04 > atol 1e-05",
             root_cause="ParityMismatch: reconstruction[0, 2, 11, 7]", figures={"max_abs_error": 4.2e-4, "examples": 9},
             repro="reports/repro/torch-1.13.1/mscred-cengine",
-            detail={"replay": "cengine/bin/alog-engine parity reports/repro/torch-1.13.1/mscred-cengine"})}),
+            replay="python -m harness.parity replay reports/repro/torch-1.13.1/mscred-cengine")}),
         make_cell("torch-2.8.0", {("deeplog", "dynamo_export"): dict(status="xpass", error=None, root_cause=None)}),
         make_cell("torch-2.9.1", status="crash", signal="SIGABRT", checks=[("deeplog", "exporter_signature")],
                   output_tail="terminate called after throwing an instance of 'c10::Error'"),
@@ -35,7 +35,7 @@ def mixed_world():
 @pytest.fixture
 def mixed(workspace):
     workspace.write_cells(mixed_world())
-    index = build_report(workspace.cells_dir, workspace.matrix_path, workspace.out_dir)
+    index = build_report(workspace.cells_dir, workspace.matrix_path, workspace.out_dir).index
     return workspace, index, json.loads((workspace.out_dir / "matrix.json").read_text(encoding="utf-8"))
 
 
@@ -127,7 +127,7 @@ def test_junit_has_one_testcase_per_cell_model_check(mixed):
     failed = by_id[("torch-1.13.1", "mscred.cengine")].find("failure")
     assert failed.get("message") == "engine output differs from PyTorch: max abs error 4.2e-04 > atol 1e-05"
     assert "repro bundle: reports/repro/torch-1.13.1/mscred-cengine" in failed.text
-    assert "replay: cengine/bin/alog-engine parity reports/repro/torch-1.13.1/mscred-cengine" in failed.text
+    assert "replay: python -m harness.parity replay reports/repro/torch-1.13.1/mscred-cengine" in failed.text
 
     xfail = by_id[("torch-1.13.1", "deeplog.dynamo_export")].find("skipped")
     assert xfail.get("type") == "xfail"
