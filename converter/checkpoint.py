@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -40,11 +41,30 @@ def save(path: str | Path, kind: str, model: torch.nn.Module, extra: dict[str, A
         torch.save(payload, str(tmp))
 
 
-def _torch_load(path: Path) -> Any:
+def takes_weights_only(load: Callable[..., Any]) -> bool:
+    """Whether ``load`` has a ``weights_only`` parameter of its own (taken from its signature).
+
+    A keyword swallowed by ``**kwargs`` does not count: an old torch.load hands it on to pickle.
+    """
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except TypeError:  # a torch without weights_only
-        return torch.load(str(path), map_location="cpu")
+        parameter = inspect.signature(load).parameters.get("weights_only")
+    except (TypeError, ValueError):  # no signature to read
+        return False
+    return parameter is not None and parameter.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                        inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def torch_load_safely(path: Path, load: Callable[..., Any] = torch.load) -> Any:
+    """The restricted (weights-only) unpickler, or a refusal: a user's file is never fully unpickled.
+
+    Whether the keyword exists is read from the signature, never guessed from an exception: a crafted
+    file can make the safe unpickler itself raise TypeError, and a retry without the keyword would
+    then run the file's code.
+    """
+    if not takes_weights_only(load):
+        raise AlogError(f"cannot read {path} safely: torch {torch.__version__}'s torch.load has no weights_only "
+                        "(install torch >= 1.13.1)")
+    return load(str(path), map_location="cpu", weights_only=True)
 
 
 def load(path: str | Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -55,7 +75,9 @@ def load(path: str | Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     if not zipfile.is_zipfile(path):
         raise AlogError(f"{path} is not a PyTorch checkpoint (not a torch.save zip archive; truncated or another format?)")
     try:
-        payload = _torch_load(path)
+        payload = torch_load_safely(path)
+    except AlogError:
+        raise
     except Exception as exc:  # noqa: BLE001 - truncated archives and foreign pickles fail in many ways
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise AlogError(f"{path} cannot be read as a checkpoint ({type(exc).__name__}: {first})") from None
