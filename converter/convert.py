@@ -98,7 +98,8 @@ def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = No
     model, payload = checkpoint.load(model_path, "deeplog")
     training_vocab = vocab_mod.load_training_vocab(vocab_path)
     vocab_mod.check_vocab_size(training_vocab, model.config.vocab_size, str(model_path))
-    digest = payload.get("extra", {}).get("vocab_sha256")
+    extra = payload["extra"]  # checked by checkpoint.load, defaults filled in
+    digest = extra["vocab_sha256"]
     if digest and digest != checkpoint.vocab_digest(training_vocab):
         raise AlogError(f"{vocab_path} is not the vocab {model_path} was trained on (same size, different templates)")
     if seq_len is not None and seq_len < 1:
@@ -107,15 +108,14 @@ def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = No
     _prepare_dir(output_dir)
     spec = deeplog_spec(model, seq_len)
     target = output_dir / artifacts.DEEPLOG_ONNX
-    extra = payload.get("extra", {})
     record, comparisons = _export_and_check(model, spec, target, exporter, opset, validate, tolerance,
                                             {"alog.model_type": "deeplog", "alog.seq_len": str(seq_len)})
     meta = _meta(spec, model, record, comparisons, {
         "vocab_size": model.config.vocab_size,
         "seq_len": seq_len,
         "top_g": artifacts.DEFAULT_TOP_G,
-        "log_format": extra.get("log_format", "raw"),
-        "header_fields": int(extra.get("header_fields", 0)),
+        "log_format": extra["log_format"],
+        "header_fields": extra["header_fields"],
         "source": _source(model_path, portable),
     })
     try:
@@ -141,10 +141,10 @@ def convert_mscred(model_path, output_dir, exporter: str = "auto", opset: int | 
     record, comparisons = _export_and_check(model, spec, target, exporter, opset, validate, tolerance,
                                             {"alog.model_type": "mscred"})
     c = model.config
-    extra = payload.get("extra", {})
+    extra = payload["extra"]
     meta = _meta(spec, model, record, comparisons, {
         "sensors": c.sensors, "scales": c.scales, "step": c.step,
-        "scale_windows": extra.get("scale_windows"),
+        "scale_windows": extra["scale_windows"],
         "source": _source(model_path, portable),
     })
     try:
