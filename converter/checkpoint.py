@@ -39,8 +39,8 @@ def save(path: str | Path, kind: str, model: torch.nn.Module, extra: dict[str, A
         "extra": json.dumps(extra or {}),
         "torch": str(torch.__version__),
     }
-    with atomic.atomic_path(path) as tmp:
-        torch.save(payload, str(tmp))
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)  # a file object: a full disk is an OSError, not torch's RuntimeError
 
 
 def takes_weights_only(load: Callable[..., Any]) -> bool:

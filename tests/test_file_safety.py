@@ -154,3 +154,136 @@ def test_a_directory_is_refused_naming_it(deeplog_inputs, tmp_path):
         one_line_error(alog("parse", "--log", deeplog_inputs / "parsed.parquet", "--out", target, "--format", "raw"),
                        f"{target} is a directory")
     assert list(folder.iterdir()) == [] and link.is_symlink()
+
+
+# --- every output of the CLI, and the file-system failures it meets -------------------------------
+
+@pytest.fixture(scope="module")
+def models(deeplog_inputs, small_log) -> Path:
+    """Tiny DeepLog and MSCRED checkpoints trained by the CLI, and the MSCRED signatures."""
+    work = deeplog_inputs
+    (work / "small.log").write_bytes(small_log.read_bytes())
+    for argv in (("deeplog-train", "--seq", work / "sequences.parquet", "--vocab", work / "vocab.json",
+                  "--out", work / "deeplog.pth", "--epochs", 1, "--hidden", 8, "--layers", 1),
+                 ("build-mscred", "--parsed", work / "parsed.parquet", "--out-dir", work, "--scales", "2,4", "--step", 2),
+                 ("mscred-train", "--signatures", work / "signatures.npz", "--out", work / "mscred.pth", "--epochs", 1)):
+        done = alog(*argv)
+        assert done.returncode == 0, done.stderr
+    table = pq.read_table(work / "parsed.parquet").to_pandas()
+    pairs = table[["template_id", "template"]].drop_duplicates().sort_values("template_id")
+    (work / "ids-vocab.json").write_text(
+        "{" + ", ".join(f'"{int(cid)}": {i}' for i, cid in enumerate(pairs["template_id"])) + "}")
+    return work
+
+
+def writer_argv(name: str, work: Path, target: Path, folder: Path) -> tuple[list, Path]:
+    """(argv, the path an error must name) for each CLI command writing ``target``; output folders of
+    the commands that write one go under ``folder``, with a symlink to ``target`` in them."""
+    if name == "build-deeplog":  # a folder of outputs: its vocab.json is the node under test
+        out = folder / "deeplog-out"
+        out.mkdir()
+        (out / "vocab.json").symlink_to(target)
+        return ["build-deeplog", "--parsed", work / "parsed.parquet", "--out-dir", out, "--session-col", "none"], out / "vocab.json"
+    if name == "build-mscred":
+        out = folder / "mscred-out"
+        out.mkdir()
+        (out / "signatures.npz").symlink_to(target)
+        return ["build-mscred", "--parsed", work / "parsed.parquet", "--out-dir", out, "--scales", "2,4", "--step", 2], \
+            out / "signatures.npz"
+    if name == "convert-onnx":
+        out = folder / "model-out"
+        out.mkdir()
+        (out / "deeplog.onnx").symlink_to(target)
+        return ["convert-onnx", "--deeplog-model", work / "deeplog.pth", "--vocab", work / "vocab.json",
+                "--output-dir", out, "--exporter", "legacy"], out / "deeplog.onnx"
+    argv = {
+        "parse": ["parse", "--log", work / "small.log", "--out"],
+        "deeplog-train": ["deeplog-train", "--seq", work / "sequences.parquet", "--vocab", work / "vocab.json",
+                          "--epochs", 1, "--hidden", 8, "--layers", 1, "--out"],
+        "mscred-train": ["mscred-train", "--signatures", work / "signatures.npz", "--epochs", 1, "--out"],
+        "fix-vocab": ["fix-vocab", "--parsed", work / "parsed.parquet", "--old-vocab", work / "ids-vocab.json", "--output"],
+    }[name]
+    return [*argv, target], target
+
+
+WRITERS = ("parse", "build-deeplog", "deeplog-train", "build-mscred", "mscred-train", "fix-vocab", "convert-onnx")
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_every_output_writes_into_dev_null_and_reports_dev_full(models, tmp_path, name):
+    for device in DEVICES:
+        folder = tmp_path / device.name
+        folder.mkdir()
+        argv, named = writer_argv(name, models, device, folder)
+        done = alog(*argv)
+        if device.name == "null":
+            assert done.returncode == 0, done.stderr
+        else:
+            lines = done.stderr.strip().splitlines()  # the training commands print a line per epoch first
+            assert all(line.startswith(f"{name}: epoch ") for line in lines[:-1]), done.stderr
+            one_line_error(subprocess.CompletedProcess(done.args, done.returncode, done.stdout, lines[-1]),
+                           f"cannot write {named}: No space left on device")
+        assert is_device(device, DEVICES[device]), f"{name} replaced {device}"
+        for out in folder.iterdir():
+            assert leftovers(out) == [], f"{name} left {leftovers(out)} in {out}"
+
+
+def test_convert_writes_through_symlinks(models, tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "deeplog.onnx").symlink_to(elsewhere / "deeplog.onnx")
+    (out / "vocab.json").symlink_to(elsewhere / "vocab.json")
+    (elsewhere / "vocab.json").write_text("old")
+    done = alog("convert-onnx", "--deeplog-model", models / "deeplog.pth", "--vocab", models / "vocab.json",
+                "--output-dir", out, "--exporter", "legacy")
+    assert done.returncode == 0, done.stderr
+    assert (out / "deeplog.onnx").is_symlink() and (out / "vocab.json").is_symlink()
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(elsewhere / "deeplog.onnx")))
+    assert (elsewhere / "vocab.json").read_text().startswith("{")
+    assert sorted(p.name for p in out.iterdir()) == ["deeplog.onnx", "deeplog.onnx.meta.json", "vocab.json"]
+
+
+def in_own_mounts(setup: str, argv: list, listing: Path) -> subprocess.CompletedProcess:
+    """The CLI in a private mount namespace: ``setup`` mounts there, the mounts vanish with the process.
+    stdout is ``ls -A listing`` taken inside, after the CLI ran (the CLI itself prints nothing there)."""
+    script = f'{setup} || exit 99; "$@"; rc=$?; ls -A "{listing}"; exit $rc'
+    return subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", sys.executable, "-m", "converter.cli",
+                           *map(str, argv)], capture_output=True, text=True, timeout=600)
+
+
+def test_convert_into_a_read_only_folder_keeps_the_old_artifacts(models, tmp_path):
+    out = tmp_path / "out"
+    argv = ["convert-onnx", "--deeplog-model", models / "deeplog.pth", "--vocab", models / "vocab.json",
+            "--output-dir", out, "--exporter", "legacy"]
+    assert alog(*argv).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    done = in_own_mounts(f'mount --bind "{out}" "{out}" && mount -o remount,bind,ro "{out}"', argv, out)
+    one_line_error(done, f"cannot write to output directory {out}: Read-only file system")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_full_folder_is_one_line_and_leaves_nothing(models, tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    setup = f'mount -t tmpfs -o size=64k tmpfs "{full}" && {{ cat /dev/zero > "{full}/filler" 2>/dev/null; true; }}'
+    convert = in_own_mounts(setup, ["convert-onnx", "--deeplog-model", models / "deeplog.pth", "--vocab",
+                                    models / "vocab.json", "--output-dir", full, "--exporter", "legacy"], full)
+    one_line_error(convert, f"cannot write to output directory {full}", "No space left on device")
+    assert convert.stdout.split() == ["filler"]  # no pending file, no export folder
+    train = in_own_mounts(setup, ["deeplog-train", "--seq", models / "sequences.parquet", "--vocab", models / "vocab.json",
+                                  "--epochs", 1, "--hidden", 8, "--layers", 1, "--out", full / "deeplog.pth"], full)
+    lines = train.stderr.strip().splitlines()
+    assert train.returncode == 1 and "Traceback" not in train.stderr, train.stderr
+    assert [line.split(":")[0] for line in lines[:-1]] == ["deeplog-train"], train.stderr  # its one epoch line
+    assert lines[-1] == f"alog-detect deeplog-train: error: cannot write {full / 'deeplog.pth'}: No space left on device"
+    assert train.stdout.split() == ["filler"]
+
+
+def test_an_output_folder_under_a_file_is_one_line(models, tmp_path):
+    (tmp_path / "file").write_text("x")
+    one_line_error(alog("convert-onnx", "--deeplog-model", models / "deeplog.pth", "--vocab", models / "vocab.json",
+                        "--output-dir", tmp_path / "file" / "out"),
+                   f"cannot write to output directory {tmp_path / 'file' / 'out'}: Not a directory")
