@@ -139,6 +139,10 @@ def deeplog_inputs(small_log, tmp_path_factory) -> Path:
                  ("build-deeplog", "--parsed", work / "parsed.parquet", "--out-dir", work, "--session-col", "none")):
         done = alog(*argv)
         assert done.returncode == 0, done.stderr
+    table = pq.read_table(work / "parsed.parquet").to_pandas()  # a vocab keyed by cluster ids, for fix-vocab
+    pairs = table[["template_id", "template"]].drop_duplicates().sort_values("template_id")
+    (work / "ids-vocab.json").write_text(
+        "{" + ", ".join(f'"{int(cid)}": {i}' for i, cid in enumerate(pairs["template_id"])) + "}")
     return work
 
 
@@ -153,6 +157,8 @@ def test_a_directory_is_refused_naming_it(deeplog_inputs, tmp_path):
                        f"output path {target} is a directory")
         one_line_error(alog("parse", "--log", deeplog_inputs / "parsed.parquet", "--out", target, "--format", "raw"),
                        f"{target} is a directory")
+        one_line_error(alog("fix-vocab", "--parsed", deeplog_inputs / "parsed.parquet", "--old-vocab",
+                            deeplog_inputs / "ids-vocab.json", "--output", target), f"output path {target} is a directory")
     assert list(folder.iterdir()) == [] and link.is_symlink()
 
 
@@ -169,10 +175,6 @@ def models(deeplog_inputs, small_log) -> Path:
                  ("mscred-train", "--signatures", work / "signatures.npz", "--out", work / "mscred.pth", "--epochs", 1)):
         done = alog(*argv)
         assert done.returncode == 0, done.stderr
-    table = pq.read_table(work / "parsed.parquet").to_pandas()
-    pairs = table[["template_id", "template"]].drop_duplicates().sort_values("template_id")
-    (work / "ids-vocab.json").write_text(
-        "{" + ", ".join(f'"{int(cid)}": {i}' for i, cid in enumerate(pairs["template_id"])) + "}")
     return work
 
 
