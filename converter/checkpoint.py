@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
+import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from converter import atomic
+from converter import atomic, logformats
 from converter.errors import AlogError
 from converter.models import MSCRED, DeepLog, DeepLogConfig, MSCREDConfig
 
@@ -36,15 +39,34 @@ def save(path: str | Path, kind: str, model: torch.nn.Module, extra: dict[str, A
         "extra": json.dumps(extra or {}),
         "torch": str(torch.__version__),
     }
-    with atomic.atomic_path(path) as tmp:
-        torch.save(payload, str(tmp))
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)  # a file object: a full disk is an OSError, not torch's RuntimeError
 
 
-def _torch_load(path: Path) -> Any:
+def takes_weights_only(load: Callable[..., Any]) -> bool:
+    """Whether ``load`` has a ``weights_only`` parameter of its own (taken from its signature).
+
+    A keyword swallowed by ``**kwargs`` does not count: an old torch.load hands it on to pickle.
+    """
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except TypeError:  # a torch without weights_only
-        return torch.load(str(path), map_location="cpu")
+        parameter = inspect.signature(load).parameters.get("weights_only")
+    except (TypeError, ValueError):  # no signature to read
+        return False
+    return parameter is not None and parameter.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                        inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def torch_load_safely(path: Path, load: Callable[..., Any] = torch.load) -> Any:
+    """The restricted (weights-only) unpickler, or a refusal: a user's file is never fully unpickled.
+
+    Whether the keyword exists is read from the signature, never guessed from an exception: a crafted
+    file can make the safe unpickler itself raise TypeError, and a retry without the keyword would
+    then run the file's code.
+    """
+    if not takes_weights_only(load):
+        raise AlogError(f"cannot read {path} safely: torch {torch.__version__}'s torch.load has no weights_only "
+                        "(install torch >= 1.13.1)")
+    return load(str(path), map_location="cpu", weights_only=True)
 
 
 def load(path: str | Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -55,7 +77,9 @@ def load(path: str | Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     if not zipfile.is_zipfile(path):
         raise AlogError(f"{path} is not a PyTorch checkpoint (not a torch.save zip archive; truncated or another format?)")
     try:
-        payload = _torch_load(path)
+        payload = torch_load_safely(path)
+    except AlogError:
+        raise
     except Exception as exc:  # noqa: BLE001 - truncated archives and foreign pickles fail in many ways
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise AlogError(f"{path} cannot be read as a checkpoint ({type(exc).__name__}: {first})") from None
@@ -64,15 +88,93 @@ def load(path: str | Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     if payload.get("kind") != kind:
         raise AlogError(f"{path} holds a {payload.get('kind')} model, but a {kind} checkpoint is needed here")
     model_cls, config_cls = KINDS[kind]
+    config = config_cls(**_checked_config(path, config_cls, _json_text(path, payload, "config", None)))
+    payload["config"] = config.to_dict()
+    payload["extra"] = _checked_extra(path, kind, _json_text(path, payload, "extra", "{}"), config)
     try:
-        payload["extra"] = json.loads(payload.get("extra") or "{}")
-        config_data = payload["config"] = json.loads(payload["config"])
-        if "channels" in config_data:
-            config_data["channels"] = tuple(config_data["channels"])
-        model = model_cls(config_cls(**config_data))
+        model = model_cls(config)
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:  # noqa: BLE001
         raise AlogError(f"{path}: the checkpoint's weights do not fit its config ({type(exc).__name__}: "
                         f"{(str(exc).splitlines() or [''])[0][:200]})") from None
     model.eval()
     return model, payload
+
+
+# What a checkpoint's config and extra fields may hold. They reach the meta file the C engine reads
+# (vocab_size, seq_len, header_fields, ...), so they are checked before anything is exported.
+MAX_HEADER_FIELDS = 100000  # the engine's own limit for header_fields
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _json_text(path: Path, payload: dict, name: str, default: str | None) -> Any:
+    text = payload.get(name, default)
+    try:
+        if not isinstance(text, str):
+            raise TypeError
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise AlogError(f"{path}: the checkpoint's {name} is not JSON text (found {_shown(text)})") from None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_count(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _checked_config(path: Path, config_cls: type, data: Any) -> dict[str, Any]:
+    """The config as keyword arguments: known fields only, every one a positive integer."""
+    if not isinstance(data, dict):
+        raise AlogError(f"{path}: the checkpoint's config must be a JSON object, found {_shown(data)}")
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(data) - set(fields))
+    missing = [name for name, f in fields.items() if name not in data and f.default is dataclasses.MISSING]
+    if unknown or missing:
+        what = f"unknown field {unknown[0]!r}" if unknown else f"no {missing[0]!r}"
+        raise AlogError(f"{path}: the checkpoint's config has {what}")
+    checked = dict(data)
+    for name, value in data.items():
+        if name == "channels":
+            ok = isinstance(value, list) and len(value) == 3 and all(_is_count(v, 1) for v in value)
+            checked[name] = tuple(value) if ok else value
+            expected = "three positive integers"
+        else:
+            ok, expected = _is_count(value, 1), "a positive integer"
+        if not ok:
+            raise AlogError(f"{path}: config field {name} is {_shown(value)}; expected {expected}")
+    return checked
+
+
+def _checked_extra(path: Path, kind: str, extra: Any, config) -> dict[str, Any]:
+    """The extra fields the converter copies or uses, checked; absent ones get their defaults."""
+    if not isinstance(extra, dict):
+        raise AlogError(f"{path}: the checkpoint's extra fields must be a JSON object, found {_shown(extra)}")
+
+    def refuse(name: str, expected: str) -> AlogError:
+        return AlogError(f"{path}: extra field {name} is {_shown(extra[name])}; expected {expected}")
+
+    checked = dict(extra)
+    if kind == "deeplog":
+        fmt = extra.get("log_format", "raw")
+        if not isinstance(fmt, str) or fmt not in logformats.FORMATS:
+            raise refuse("log_format", f"one of {', '.join(logformats.FORMATS)}")
+        fields = extra.get("header_fields", logformats.HEADER_FIELDS[fmt])
+        if not _is_count(fields, 0) or fields > MAX_HEADER_FIELDS:
+            raise refuse("header_fields", f"a whole number from 0 to {MAX_HEADER_FIELDS}")
+        if "log_format" in extra and fields != logformats.HEADER_FIELDS[fmt]:
+            raise refuse("header_fields", f"{logformats.HEADER_FIELDS[fmt]}, the header fields of log format {fmt}")
+        digest = extra.get("vocab_sha256")
+        if digest is not None and not (isinstance(digest, str) and _SHA256.fullmatch(digest)):
+            raise refuse("vocab_sha256", "a SHA-256 digest (64 hex digits)")
+        checked.update(log_format=fmt, header_fields=fields, vocab_sha256=digest.lower() if digest else None)
+    elif kind == "mscred":
+        windows = extra.get("scale_windows")
+        if windows is not None and not (isinstance(windows, list) and len(windows) == config.scales
+                                        and all(_is_count(w, 1) for w in windows)):
+            raise refuse("scale_windows", f"a list of {config.scales} positive integers (a window per scale)")
+        checked["scale_windows"] = windows
+    return checked

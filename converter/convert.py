@@ -1,23 +1,27 @@
 """convert-onnx: checkpoints -> a model directory the C engine can load (model, meta, engine vocab).
 
 Nothing is published until everything passed: each artifact is exported and validated under a
-pending name, and only then renamed over the old one, so a failed conversion leaves a good artifact.
+pending name, and only then moved over the old one (by converter.atomic's rules, so a symlink or a
+device there is written through, not replaced), so a failed conversion leaves a good artifact. No
+pending file outlives a conversion, whatever stopped it.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import onnx
 
 from converter import artifacts, atomic, checkpoint, vocab as vocab_mod
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError
-from converter.exporting import ExportRecord, export_model
+from converter.exporting import ExportFailed, ExportRecord, export_model
 from converter.specs import ExportSpec, deeplog_spec, mscred_spec
 from converter.verification import compare_at_shapes, worst
 
@@ -32,26 +36,67 @@ class Converted:
     validation: list = field(default_factory=list)  # Comparisons, when --validate ran
 
 
-def _prepare_dir(output_dir: Path) -> None:
+def _prepare_dir(output_dir: Path, targets: Sequence[Path]) -> None:
+    """Refuse, before any export, an output directory that cannot be written or a target that cannot be."""
     if output_dir.exists() and not output_dir.is_dir():
         raise AlogError(f"output directory {output_dir} exists and is a file")
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):  # read-only file system, no permission
+            pass
+    except OSError as exc:
+        raise AlogError(f"cannot write to output directory {output_dir}: {exc.strerror or exc}") from None
+    for target in targets:
+        atomic.check_target(target)
 
 
 def _pending(path: Path) -> Path:
     return path.with_name(f".{path.name}.pending")
 
 
-def _export_and_check(model, spec: ExportSpec, target: Path, exporter: str, opset: int | None, validate: bool,
+@contextlib.contextmanager
+def _staged(targets: Sequence[Path]) -> Iterator[list[Path]]:
+    """The pending names of ``targets``; none of them is left behind, whatever happens in the block."""
+    pending = [_pending(t) for t in targets]
+
+    def clear() -> None:
+        for path in pending:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                path.unlink()
+
+    clear()  # a run killed before it could clean up
+    try:
+        yield pending
+    finally:
+        clear()
+
+
+def _publish(pending: Sequence[Path], targets: Sequence[Path]) -> None:
+    for source, target in zip(pending, targets):
+        atomic.publish(source, target)
+
+
+def _is_os_error(exception_type: str | None) -> bool:
+    """Whether an export record's "module.Name" exception type is a built-in OSError."""
+    module, _, name = (exception_type or "").rpartition(".")
+    found = getattr(builtins, name, None) if module == "builtins" else None
+    return isinstance(found, type) and issubclass(found, OSError)
+
+
+def _export_and_check(model, spec: ExportSpec, pending: Path, exporter: str, opset: int | None, validate: bool,
                       tolerance: Tolerance, metadata: dict[str, str]) -> tuple[ExportRecord, list]:
-    pending = _pending(target)
-    record = export_model(model, spec, pending, exporter, opset, tolerance, metadata)
+    try:
+        record = export_model(model, spec, pending, exporter, opset, tolerance, metadata)
+    except ExportFailed as exc:
+        last = exc.record.attempts[-1] if exc.record.attempts else None
+        if last is not None and _is_os_error(last.exception_type):  # the exporter could not write its file
+            raise AlogError(f"cannot write to output directory {pending.parent}: {last.error}") from None
+        raise
     comparisons = []
     if validate:
         comparisons = compare_at_shapes(model, pending, spec, spec.validate_shapes, tolerance)
         failed = [c for c in comparisons if not c]
         if failed:
-            pending.unlink(missing_ok=True)
             raise AlogError(f"validation failed for {spec.model_type} at {len(failed)} of {len(comparisons)} shapes: "
                             f"{failed[0].describe()} (existing artifacts left untouched)")
     return record, comparisons
@@ -83,14 +128,6 @@ def _source(model_path, portable: bool) -> str:
     return Path(model_path).name if portable else str(Path(model_path).resolve())
 
 
-def _publish(pending: Path, target: Path, meta: dict[str, Any]) -> Path:
-    meta_path = artifacts.meta_path(target)
-    atomic.write_json(_pending(meta_path), meta)
-    pending.replace(target)
-    _pending(meta_path).replace(meta_path)
-    return meta_path
-
-
 def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = None, exporter: str = "auto",
                     opset: int | None = None, validate: bool = False, portable: bool = False,
                     tolerance: Tolerance = DEFAULT_TOLERANCE) -> Converted:
@@ -98,63 +135,58 @@ def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = No
     model, payload = checkpoint.load(model_path, "deeplog")
     training_vocab = vocab_mod.load_training_vocab(vocab_path)
     vocab_mod.check_vocab_size(training_vocab, model.config.vocab_size, str(model_path))
-    digest = payload.get("extra", {}).get("vocab_sha256")
+    extra = payload["extra"]  # checked by checkpoint.load, defaults filled in
+    digest = extra["vocab_sha256"]
     if digest and digest != checkpoint.vocab_digest(training_vocab):
         raise AlogError(f"{vocab_path} is not the vocab {model_path} was trained on (same size, different templates)")
     if seq_len is not None and seq_len < 1:
         raise AlogError(f"--seq-len must be a positive integer, got {seq_len}")
     seq_len = seq_len or model.config.seq_len
-    _prepare_dir(output_dir)
-    spec = deeplog_spec(model, seq_len)
     target = output_dir / artifacts.DEEPLOG_ONNX
-    extra = payload.get("extra", {})
-    record, comparisons = _export_and_check(model, spec, target, exporter, opset, validate, tolerance,
-                                            {"alog.model_type": "deeplog", "alog.seq_len": str(seq_len)})
-    meta = _meta(spec, model, record, comparisons, {
-        "vocab_size": model.config.vocab_size,
-        "seq_len": seq_len,
-        "top_g": artifacts.DEFAULT_TOP_G,
-        "log_format": extra.get("log_format", "raw"),
-        "header_fields": int(extra.get("header_fields", 0)),
-        "source": _source(model_path, portable),
-    })
-    try:
-        vocab_mod.write_engine_vocab(_pending(output_dir / artifacts.ENGINE_VOCAB), vocab_mod.to_engine_format(training_vocab))
-        meta_path = _publish(_pending(target), target, meta)
-        _pending(output_dir / artifacts.ENGINE_VOCAB).replace(output_dir / artifacts.ENGINE_VOCAB)
-    finally:
-        for leftover in (_pending(target), _pending(output_dir / artifacts.ENGINE_VOCAB)):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+    targets = (target, artifacts.meta_path(target), output_dir / artifacts.ENGINE_VOCAB)
+    _prepare_dir(output_dir, targets)
+    spec = deeplog_spec(model, seq_len)
+    with _staged(targets) as (pending_model, pending_meta, pending_vocab):
+        record, comparisons = _export_and_check(model, spec, pending_model, exporter, opset, validate, tolerance,
+                                                {"alog.model_type": "deeplog", "alog.seq_len": str(seq_len)})
+        meta = _meta(spec, model, record, comparisons, {
+            "vocab_size": model.config.vocab_size,
+            "seq_len": seq_len,
+            "top_g": artifacts.DEFAULT_TOP_G,
+            "log_format": extra["log_format"],
+            "header_fields": extra["header_fields"],
+            "source": _source(model_path, portable),
+        })
+        atomic.write_json(pending_meta, meta)
+        vocab_mod.write_engine_vocab(pending_vocab, vocab_mod.to_engine_format(training_vocab))
+        _publish((pending_model, pending_meta, pending_vocab), targets)
     if portable:
         check_portable(output_dir)
-    return Converted("deeplog", target, meta_path, record, meta, comparisons)
+    return Converted("deeplog", target, targets[1], record, meta, comparisons)
 
 
 def convert_mscred(model_path, output_dir, exporter: str = "auto", opset: int | None = None, validate: bool = False,
                    portable: bool = False, tolerance: Tolerance = DEFAULT_TOLERANCE) -> Converted:
     output_dir = Path(output_dir)
     model, payload = checkpoint.load(model_path, "mscred")
-    _prepare_dir(output_dir)
-    spec = mscred_spec(model)
     target = output_dir / artifacts.MSCRED_ONNX
-    record, comparisons = _export_and_check(model, spec, target, exporter, opset, validate, tolerance,
-                                            {"alog.model_type": "mscred"})
+    targets = (target, artifacts.meta_path(target))
+    _prepare_dir(output_dir, targets)
+    spec = mscred_spec(model)
     c = model.config
-    extra = payload.get("extra", {})
-    meta = _meta(spec, model, record, comparisons, {
-        "sensors": c.sensors, "scales": c.scales, "step": c.step,
-        "scale_windows": extra.get("scale_windows"),
-        "source": _source(model_path, portable),
-    })
-    try:
-        meta_path = _publish(_pending(target), target, meta)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            _pending(target).unlink()
+    with _staged(targets) as (pending_model, pending_meta):
+        record, comparisons = _export_and_check(model, spec, pending_model, exporter, opset, validate, tolerance,
+                                                {"alog.model_type": "mscred"})
+        meta = _meta(spec, model, record, comparisons, {
+            "sensors": c.sensors, "scales": c.scales, "step": c.step,
+            "scale_windows": payload["extra"]["scale_windows"],
+            "source": _source(model_path, portable),
+        })
+        atomic.write_json(pending_meta, meta)
+        _publish((pending_model, pending_meta), targets)
     if portable:
         check_portable(output_dir)
-    return Converted("mscred", target, meta_path, record, meta, comparisons)
+    return Converted("mscred", target, targets[1], record, meta, comparisons)
 
 
 def check_portable(output_dir: Path) -> None:

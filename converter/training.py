@@ -81,8 +81,9 @@ def train_mscred(windows: np.ndarray, config: MSCREDConfig, epochs: int = 10, se
 def deeplog_checkpoint(seq_path, vocab_path, out, *, epochs: int = 10, seed: int = 0, hidden: int = 64,
                        layers: int = 2, embed_dim: int = 16) -> dict:
     """sequences.parquet + training vocab -> a DeepLog checkpoint tied to that vocab and log format."""
-    from converter import checkpoint, sequences, vocab
+    from converter import atomic, checkpoint, sequences, vocab
 
+    atomic.check_target(out)  # a directory there is refused before training, not after
     x, y, meta = sequences.load_sequences(seq_path)
     training_vocab = vocab.load_training_vocab(vocab_path)
     if len(x) == 0:
@@ -104,8 +105,9 @@ def deeplog_checkpoint(seq_path, vocab_path, out, *, epochs: int = 10, seed: int
 
 def mscred_checkpoint(signatures_path, out, *, epochs: int = 10, seed: int = 0) -> dict:
     """signatures.npz -> an MSCRED checkpoint (make_windows refuses too few time points)."""
-    from converter import checkpoint, signatures
+    from converter import atomic, checkpoint, signatures
 
+    atomic.check_target(out)
     data = signatures.load_signatures(signatures_path)
     step = int(data["step"])
     windows = signatures.make_windows(data["signatures"], step)

@@ -155,25 +155,15 @@ def check_vocab_size(vocab: Mapping, model_vocab_size: int, where: str) -> None:
         )
 
 
-def _write_json(path, obj) -> None:
-    path = Path(path)
-    if path.is_dir():
-        raise AlogError(f"output path {path} is a directory")
-    try:
-        atomic.write_json(path, obj)
-    except OSError as exc:
-        raise AlogError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def write_training_vocab(path, vocab: Mapping[str, int]) -> None:
     vocab = _check_training(dict(vocab), "training vocab")
-    _write_json(path, dict(sorted(vocab.items(), key=lambda kv: kv[1])))
+    atomic.write_json(path, dict(sorted(vocab.items(), key=lambda kv: kv[1])))  # refuses a directory, names the path
 
 
 def write_engine_vocab(path, vocab: Mapping) -> None:
     """Write ``{"0": template}``; accepts int or string keys."""
     engine = _check_engine({str(k) if _is_index(k) else k: v for k, v in vocab.items()}, "engine vocab")
-    _write_json(path, {str(i): t for i, t in engine.items()})
+    atomic.write_json(path, {str(i): t for i, t in engine.items()})
 
 
 def fix_vocab(parsed_path, old_vocab_path, out_path) -> dict:
