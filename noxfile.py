@@ -1,5 +1,5 @@
-"""Sessions: `tests` (the test suite), `bench` (side-by-side benchmarks), `matrix` (the release matrix),
-`cengine` (build the C engine).
+"""Sessions: `tests` (the test suite), `lint` (ruff and mypy), `bench` (side-by-side benchmarks), `matrix`
+(the release matrix), `cengine` (build the C engine).
 
 Every session is a few lines over `install_project`; versions live in matrix.toml, not here.
 """
@@ -7,12 +7,14 @@ Every session is a few lines over `install_project`; versions live in matrix.tom
 from __future__ import annotations
 
 import os
-import subprocess
+import sys
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT))
+from harness.findlinks import pip_find_links  # noqa: E402 - the checkout's own helper, before anything is installed
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["tests"]
 
@@ -20,21 +22,9 @@ nox.options.sessions = ["tests"]
 TEST_TORCH = "torch==2.13.0"
 
 
-def pip_find_links() -> str | None:
-    """The folder(s) pip is configured to find local wheels in; uv ignores pip's configuration."""
-    try:
-        out = subprocess.run(
-            ["python3", "-m", "pip", "config", "get", "global.find-links"],
-            capture_output=True, text=True, check=False,
-        ).stdout.strip()
-    except OSError:
-        return None
-    return out or None
-
-
 def uv_env() -> dict[str, str]:
     env = {}
-    links = os.environ.get("UV_FIND_LINKS") or pip_find_links()
+    links = os.environ.get("UV_FIND_LINKS") or ",".join(pip_find_links())
     if links:
         env["UV_FIND_LINKS"] = links
     return env
@@ -51,6 +41,14 @@ def install_project(session: nox.Session, torch_spec: str, extras: str = "test")
 def tests(session: nox.Session) -> None:
     install_project(session, TEST_TORCH, extras="test,harness")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff (the rule set in pyproject.toml) and mypy over the shipped packages, converter/ and harness/."""
+    install_project(session, TEST_TORCH, extras="test,harness,lint")
+    session.run("ruff", "check", "converter", "harness")
+    session.run("mypy")
 
 
 @nox.session(python="3.11")

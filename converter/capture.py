@@ -11,8 +11,8 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 MAX_LOG_CHARS = 20_000
 

@@ -8,8 +8,9 @@ import inspect
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Literal, overload
 
 import torch
 
@@ -27,7 +28,7 @@ def vocab_digest(vocab: dict[str, int]) -> str:
     return hashlib.sha256(json.dumps(vocab, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def save(path: str | Path, kind: str, model: torch.nn.Module, extra: dict[str, Any] | None = None) -> None:
+def save(path: str | Path, kind: str, model: DeepLog | MSCRED, extra: dict[str, Any] | None = None) -> None:
     # Everything but the tensors travels as JSON text: torch 1.13's weights_only unpickler refuses
     # floats (and newer ones refuse types like TorchVersion), so plain strings keep every torch happy.
     payload = {
@@ -69,13 +70,22 @@ def torch_load_safely(path: Path, load: Callable[..., Any] = torch.load) -> Any:
     return load(str(path), map_location="cpu", weights_only=True)
 
 
-def load(path: str | Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+@overload
+def load(path: str | Path, kind: Literal["deeplog"]) -> tuple[DeepLog, dict[str, Any]]: ...
+@overload
+def load(path: str | Path, kind: Literal["mscred"]) -> tuple[MSCRED, dict[str, Any]]: ...
+@overload
+def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]: ...
+
+
+def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]:
     """Rebuild the model of ``kind`` from ``path``; every way this can go wrong is one clear line."""
     path = Path(path)
     if not path.is_file():
         raise AlogError(f"checkpoint not found: {path}" if not path.exists() else f"checkpoint {path} is not a file")
     if not zipfile.is_zipfile(path):
-        raise AlogError(f"{path} is not a PyTorch checkpoint (not a torch.save zip archive; truncated or another format?)")
+        raise AlogError(f"{path} is not a PyTorch checkpoint (not a torch.save zip archive; truncated or another "
+                        "format?)")
     try:
         payload = torch_load_safely(path)
     except AlogError:
@@ -84,7 +94,8 @@ def load(path: str | Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any]]:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise AlogError(f"{path} cannot be read as a checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise AlogError(f"{path} is a PyTorch file but not an alog-detect checkpoint (train one with alog-detect {kind}-train)")
+        raise AlogError(f"{path} is a PyTorch file but not an alog-detect checkpoint (train one with alog-detect "
+                        f"{kind}-train)")
     if payload.get("kind") != kind:
         raise AlogError(f"{path} holds a {payload.get('kind')} model, but a {kind} checkpoint is needed here")
     model_cls, config_cls = KINDS[kind]

@@ -131,7 +131,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="alog-detect", description="Raw logs to verified ONNX artifacts for DeepLog and MSCRED.")
+    parser = _OneLineParser(prog="alog-detect",
+                            description="Raw logs to verified ONNX artifacts for DeepLog and MSCRED.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_OneLineParser)
 
     p = sub.add_parser("parse", help="mine templates with Drain3 into a parquet table")
@@ -184,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exporter", default="auto", choices=["auto", "legacy", "dynamo"])
     p.add_argument("--opset", type=_positive_int, default=None)
     p.add_argument("--validate", action="store_true", help="compare with PyTorch at several batch sizes and lengths")
-    p.add_argument("--portable", action="store_true", help="self-contained directory: one file per model, relative paths")
+    p.add_argument("--portable", action="store_true",
+                   help="self-contained directory: one file per model, relative paths")
     p.set_defaults(func=cmd_convert_onnx)
 
     p = sub.add_parser("fix-vocab", help="rewrite a vocab keyed by Drain3 ids into one keyed by template strings")

@@ -21,7 +21,7 @@ class Tolerance:
     max_outlier_fraction: float = 0.0
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any] | None) -> "Tolerance":
+    def from_mapping(cls, data: dict[str, Any] | None) -> Tolerance:
         data = data or {}
         known = {k: float(data[k]) for k in ("atol", "rtol", "max_outlier_fraction") if k in data}
         return cls(**known)

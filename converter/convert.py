@@ -12,13 +12,15 @@ import builtins
 import contextlib
 import json
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import onnx
 
-from converter import artifacts, atomic, checkpoint, vocab as vocab_mod
+from converter import artifacts, atomic, checkpoint
+from converter import vocab as vocab_mod
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError
 from converter.exporting import ExportFailed, ExportRecord, export_model
@@ -72,7 +74,7 @@ def _staged(targets: Sequence[Path]) -> Iterator[list[Path]]:
 
 
 def _publish(pending: Sequence[Path], targets: Sequence[Path]) -> None:
-    for source, target in zip(pending, targets):
+    for source, target in zip(pending, targets, strict=True):
         atomic.publish(source, target)
 
 

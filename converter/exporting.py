@@ -18,9 +18,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import onnx
 import torch
@@ -140,7 +141,7 @@ def _working_directory(path: Path) -> Iterator[None]:
 
 
 def _legacy(model, spec: ExportSpec, x, path: Path, opset: int | None) -> Attempt:
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         input_names=[spec.input_name],
         output_names=[spec.output_name],
         dynamic_axes=spec.legacy_dynamic_axes(),

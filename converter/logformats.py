@@ -22,9 +22,9 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from converter.errors import AlogError
 
@@ -183,8 +183,8 @@ def detect_format(lines: Iterable[str]) -> str:
             if len(sample) >= DETECT_SAMPLE:
                 break
     if sample:
-        scores = {fmt: sum(1 for l in sample if HEADER_PATTERNS[fmt].match(l)) for fmt in KNOWN_FORMATS}
-        best = max(scores, key=scores.get)
+        scores = {fmt: sum(1 for line in sample if HEADER_PATTERNS[fmt].match(line)) for fmt in KNOWN_FORMATS}
+        best = max(scores, key=lambda fmt: scores[fmt])
         # Most lines must fit: one stray match in a foreign log is not a format.
         if scores[best] * 2 > len(sample):
             return best

@@ -18,7 +18,7 @@ this finds a match whenever one exists, in linear time, without regex backtracki
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from converter.errors import AlogError
 from converter.logformats import normalise_ws, split_content

@@ -106,16 +106,17 @@ class MSCRED(nn.Module):
 
     def forward(self, signatures: torch.Tensor) -> torch.Tensor:
         cells = ((self.enc1, self.lstm1), (self.enc2, self.lstm2), (self.enc3, self.lstm3))
-        states = [None, None, None]
+        states: list[tuple[torch.Tensor, torch.Tensor] | None] = [None, None, None]
         histories: list[list[torch.Tensor]] = [[], [], []]
         for t in range(self.config.step):
             x = signatures[:, t]
             for level, (conv, lstm) in enumerate(cells):
                 x = self.act(conv(x))
-                if states[level] is None:
+                state = states[level]
+                if state is None:
                     zeros = torch.zeros_like(x)
-                    states[level] = (zeros, zeros)
-                h, c = lstm(x, *states[level])
+                    state = (zeros, zeros)
+                h, c = lstm(x, *state)
                 states[level] = (h, c)
                 histories[level].append(h)
         a1, a2, a3 = (temporal_attention(h) for h in histories)

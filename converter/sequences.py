@@ -39,7 +39,8 @@ def _sessions(frame, session_col: str | None) -> tuple[list[np.ndarray], int]:
     return [np.asarray(rows) for rows in groups.values()], int(keys.isna().sum())
 
 
-def build_deeplog_inputs(parsed_path, out_dir, window: int = 10, template_col: str = "template", session_col=None) -> dict:
+def build_deeplog_inputs(parsed_path, out_dir, window: int = 10, template_col: str = "template",
+                         session_col=None) -> dict:
     """Write ``out_dir/vocab.json`` (training format) and ``out_dir/sequences.parquet``."""
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise AlogError(f"window must be a positive integer, got {window!r}")
@@ -63,7 +64,8 @@ def build_deeplog_inputs(parsed_path, out_dir, window: int = 10, template_col: s
     sessions, unsessioned = _sessions(frame, session_col)
     longest = max(len(rows) for rows in sessions)
     if longest <= window:
-        hint = "" if len(sessions) == 1 else f"; or pass session column {NO_SESSIONS!r} to use the whole log as one session"
+        hint = ("" if len(sessions) == 1
+                else f"; or pass session column {NO_SESSIONS!r} to use the whole log as one session")
         raise AlogError(
             f"window {window} needs a session of at least {window + 1} lines; the longest session has {longest}{hint}"
         )
@@ -111,9 +113,11 @@ def load_sequences(path) -> tuple[np.ndarray, np.ndarray, dict]:
     path = Path(path)
     table = read_parquet(path, "sequences file")
     if set(table.column_names) != {"window", "next"}:
-        raise AlogError(f"{path} must have exactly the columns window and next, found {', '.join(table.column_names)}")
+        found = ", ".join(table.column_names)
+        raise AlogError(f"{path} must have exactly the columns window and next, found {found}")
     windows = table.column("window").combine_chunks()
-    if not (pa.types.is_list(windows.type) or pa.types.is_large_list(windows.type)) or not pa.types.is_integer(windows.type.value_type):
+    is_list = pa.types.is_list(windows.type) or pa.types.is_large_list(windows.type)
+    if not is_list or not pa.types.is_integer(windows.type.value_type):
         raise AlogError(f"{path}: column window must be lists of integers, found {windows.type}")
     if not pa.types.is_integer(table.column("next").type):
         raise AlogError(f"{path}: column next must be integers, found {table.column('next').type}")

@@ -37,11 +37,13 @@ def _check_params(scales, step, bucket) -> tuple[int, ...]:
         scales = tuple(scales)
     except TypeError:
         raise AlogError(f"scales must be a list of positive integers, got {scales!r}") from None
-    if not scales or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in scales):
+    if not scales or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or int(w) < 1 for w in scales):
         raise AlogError(f"scales must be a non-empty list of positive integers, got {list(scales)!r}")
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise AlogError(f"step must be a positive integer, got {step!r}")
-    if bucket is not None and (isinstance(bucket, bool) or not isinstance(bucket, Real) or not bucket > 0 or not math.isfinite(bucket)):
+    bucket_ok = bucket is None or (not isinstance(bucket, bool) and isinstance(bucket, Real)
+                                   and math.isfinite(float(bucket)) and float(bucket) > 0)
+    if not bucket_ok:
         raise AlogError(f"bucket must be a positive number of seconds, got {bucket!r}")
     return tuple(int(w) for w in scales)
 
@@ -111,17 +113,16 @@ def build_signatures(parsed_path, out_dir, scales=(10, 30, 60), step: int = 5, b
     if target.is_dir():
         raise AlogError(f"output path {target} is a directory")
     try:
-        with atomic.atomic_path(target) as tmp:
-            with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
-                np.savez(
-                    fh,
-                    signatures=signatures,
-                    scales=np.asarray(scales, dtype=np.int64),
-                    step=np.int64(step),
-                    bucket_seconds=np.float64(np.nan if bucket is None else bucket),
-                    bucket_lines=np.int64(LINES_PER_BUCKET if bucket is None else 0),
-                    templates=np.asarray(sensors, dtype=str),
-                )
+        with atomic.atomic_path(target) as tmp, open(tmp, "wb") as fh:  # a file object: np.savez adds ".npz" to paths
+            np.savez(
+                fh,
+                signatures=signatures,
+                scales=np.asarray(scales, dtype=np.int64),
+                step=np.int64(step),
+                bucket_seconds=np.float64(np.nan if bucket is None else bucket),
+                bucket_lines=np.int64(LINES_PER_BUCKET if bucket is None else 0),
+                templates=np.asarray(sensors, dtype=str),
+            )
     except OSError as exc:
         raise AlogError(f"cannot write {target}: {exc.strerror or exc}") from None
     return {
@@ -152,7 +153,8 @@ def load_signatures(path) -> dict:
         raise AlogError(f"{path} lacks array(s) {', '.join(missing)}")
     sig, scales, templates = data["signatures"], data["scales"], data["templates"]
     if sig.dtype != np.float32 or sig.ndim != 4:
-        raise AlogError(f"{path}: signatures must be float32 [time, scales, sensors, sensors], found {sig.dtype} {list(sig.shape)}")
+        raise AlogError(f"{path}: signatures must be float32 [time, scales, sensors, sensors], found {sig.dtype} "
+                        f"{list(sig.shape)}")
     if scales.ndim != 1 or scales.dtype.kind not in "iu" or (scales < 1).any():
         raise AlogError(f"{path}: scales must be a list of positive integers")
     if templates.ndim != 1 or templates.dtype.kind != "U":

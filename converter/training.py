@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -90,7 +90,8 @@ def deeplog_checkpoint(seq_path, vocab_path, out, *, epochs: int = 10, seed: int
         raise AlogError(f"{seq_path} holds no windows to train on")
     top = int(max(x.max(), y.max()))
     if top >= len(training_vocab):
-        raise AlogError(f"{seq_path} uses template index {top}, outside the {len(training_vocab)}-entry vocab {vocab_path}")
+        raise AlogError(f"{seq_path} uses template index {top}, outside the {len(training_vocab)}-entry vocab "
+                        f"{vocab_path}")
     config = DeepLogConfig(vocab_size=len(training_vocab), seq_len=int(x.shape[1]), hidden=hidden, layers=layers,
                            embed_dim=embed_dim)
     model, history = train_deeplog(x, y, config, epochs=epochs, seed=seed)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from converter import atomic
 from converter.errors import AlogError
@@ -105,7 +105,8 @@ def _check_training(vocab: dict, source: str) -> dict[str, int]:
     if _is_cluster_id_keyed(vocab):
         raise _cluster_id_error(source)
     if _is_engine_shaped(vocab):
-        raise AlogError(f"{source} is an engine vocab ({{\"0\": template}}); expected a training vocab ({{template: index}})")
+        raise AlogError(f"{source} is an engine vocab ({{\"0\": template}}); expected a training vocab "
+                        "({template: index})")
     bad = next((k for k, v in vocab.items() if not isinstance(k, str) or not _is_index(v)), None)
     if bad is not None:
         raise AlogError(f"{source} must map template strings to integer indices; entry {bad!r} does not")
@@ -119,7 +120,8 @@ def _check_engine(vocab: dict, source: str) -> dict[int, str]:
     if _is_cluster_id_keyed(vocab):
         raise _cluster_id_error(source)
     if all(isinstance(k, str) for k in vocab) and all(_is_index(v) for v in vocab.values()):
-        raise AlogError(f"{source} is a training vocab ({{template: index}}); expected an engine vocab ({{\"0\": template}})")
+        raise AlogError(f"{source} is a training vocab ({{template: index}}); expected an engine vocab "
+                        '({"0": template})')
     engine: dict[int, str] = {}
     for key, template in vocab.items():
         # Canonical decimal keys only: "01" and "1" would otherwise collide in the engine.
@@ -179,7 +181,7 @@ def fix_vocab(parsed_path, old_vocab_path, out_path) -> dict:
     _check_indices(list(old.values()), source)
 
     parsed = read_parsed(parsed_path)
-    templates = dict(zip(parsed["template_id"].astype(int), parsed["template"]))
+    templates = dict(zip(parsed["template_id"].astype(int), parsed["template"], strict=True))
     fixed: dict[str, int] = {}
     owner: dict[str, int] = {}
     for key, index in old.items():
@@ -188,7 +190,8 @@ def fix_vocab(parsed_path, old_vocab_path, out_path) -> dict:
             raise AlogError(f"cluster id {cluster_id} of {source} is not in the parsed table {parsed_path}")
         template = templates[cluster_id]
         if template in owner:
-            raise AlogError(f"cluster ids {owner[template]} and {cluster_id} share template {template!r}; cannot keep both indices")
+            raise AlogError(f"cluster ids {owner[template]} and {cluster_id} share template {template!r}; "
+                            "cannot keep both indices")
         owner[template] = cluster_id
         fixed[template] = index
     write_training_vocab(out_path, fixed)
