@@ -22,6 +22,9 @@ DEEPLOG_OUTPUT = "logits"
 MSCRED_INPUT = "signatures"
 MSCRED_OUTPUT = "reconstruction"
 
+# The export strategies (converter.exporting): auto is the default.
+EXPORT_STRATEGIES = ("auto", "legacy", "dynamo")
+
 META_FORMAT_VERSION = 1
 DEFAULT_TOP_G = 9
 

@@ -26,14 +26,14 @@ from typing import Any
 import onnx
 import torch
 
-from converter import atomic, graphinfo, versions
+from converter import artifacts, atomic, graphinfo, versions
 from converter.capture import capture_exporter_output
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError, first_line, innermost, root_cause
 from converter.specs import ExportSpec
 from converter.verification import compare_at_shapes, ort_session, worst
 
-STRATEGIES = ("auto", "legacy", "dynamo")
+STRATEGIES = artifacts.EXPORT_STRATEGIES
 LEGACY_DEFAULT_OPSET = 17  # the newest opset torch 1.13's TorchScript exporter writes
 MIN_OPSET = 9  # ONNX Runtime refuses lower opsets for these graphs
 

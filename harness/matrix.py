@@ -1,4 +1,10 @@
-"""Load matrix.toml: the cells, their pins and expectations, tolerances and the gate policy."""
+"""Load matrix.toml: the cells, their pins and expectations, tolerances and the gate policy.
+
+The whole file is checked against one schema (``harness.matrix_schema``) before anything else happens:
+an unknown table or key, a wrong type or an impossible value is one line naming the file, the table,
+the key and the nearest valid key. Standard library only (``alog-matrix gha-matrix`` runs before
+anything is installed).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from converter.artifacts import EXPORT_STRATEGIES
 from converter.errors import AlogError
+from converter.logformats import FORMATS
+from harness import matrix_schema as s
 from harness.policy import Policy
-from harness.results import CHECKS
+from harness.results import CHECKS, MODELS
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.toml"
+DEFAULTS = {"python": "3.11", "models": MODELS, "strategies": ("legacy", "dynamo", "auto"), "timeout_s": 900}
+_PIN = s.text(pattern=s.re.compile(r"[A-Za-z0-9<>=!~.,*+ -]+"), hint=": a version (1.26.4) or a specifier (<2.3)")
 
 
 @dataclass(frozen=True)
@@ -87,51 +98,66 @@ class Matrix:
         raise AlogError(f"no cell {cell_id!r} in {self.path} (cells: {', '.join(c.id for c in self.cells)})")
 
 
+_EXPECT = {"model": s.text(choices=("*", *MODELS)), "check": s.text(choices=CHECKS),
+           "outcome": s.text(choices=("fail", "pass")), "reason": s.text()}
+SCHEMA = {
+    "defaults": s.table({
+        "python": s.text(pattern=s.re.compile(r"3\.\d+"), hint=": a Python version such as 3.11"),
+        "models": s.list_of(s.text(choices=MODELS), nonempty=True, unique=True),
+        "strategies": s.list_of(s.text(choices=EXPORT_STRATEGIES), nonempty=True, unique=True),
+        "timeout_s": s.integer(minimum=1),
+        "checks": s.list_of(s.text(choices=CHECKS), nonempty=True, unique=True),
+    }),
+    "data": s.table({"log": s.text(), "format": s.text(choices=("auto", *FORMATS)),
+                     "synthetic_blocks": s.integer(minimum=1), "seed": s.integer(minimum=0)}),
+    "tolerance": s.table({"atol": s.number(minimum=0), "rtol": s.number(minimum=0),
+                          "max_outlier_fraction": s.number(minimum=0, maximum=1)}),
+    "warnings": s.table({"allow": s.list_of(s.regex())}),
+    "disk": s.table({"cuda_cell_gb": s.number(minimum=0), "cpu_cell_gb": s.number(minimum=0),
+                     "margin_gb": s.number(minimum=0)}),
+    "gate": s.table({"xpass": s.text(choices=("warn", "fail")), "fail_on": s.list_of(s.text(), nonempty=True)}),
+    "cell": s.tables({
+        "id": s.text(pattern=s.SAFE_ID, hint=": letters, digits, '.', '_' and '-' (it names files)"),
+        "torch": s.text(pattern=s.re.compile(r"\d+(\.\d+)+"), hint=": an exact version such as 2.8.0"),
+        "pins": s.mapping_of(_PIN),
+        "timeout_s": s.integer(minimum=1),
+        "find_links": s.boolean(),
+        "python": s.text(pattern=s.re.compile(r"3\.\d+"), hint=": a Python version such as 3.11"),
+        "expect": s.tables(_EXPECT, required=("check",)),
+    }, required=("id", "torch"), label=lambda t, i: str(t.get("id") or i + 1)),
+}
+
+
 def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AlogError(f"matrix file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AlogError(f"cannot read matrix file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise AlogError(f"matrix file {path} is not valid TOML: {exc}") from None
-    defaults = raw.get("defaults", {})
-    models = tuple(defaults.get("models", ("deeplog", "mscred")))
-    checks = tuple(defaults.get("checks", CHECKS))
-    unknown = [c for c in checks if c not in CHECKS]
-    if unknown:
-        raise AlogError(f"{path}: [defaults].checks names unknown checks {unknown} (checks: {', '.join(CHECKS)})")
-    cells = []
-    for table in raw.get("cell", []):
-        try:
-            expectations = tuple(_expectation(path, table["id"], e, models) for e in table.get("expect", []))
-            cells.append(
-                Cell(
-                    id=table["id"],
-                    torch=str(table["torch"]),
-                    pins={k: str(v) for k, v in table.get("pins", {}).items()},
-                    timeout_s=int(table.get("timeout_s", defaults.get("timeout_s", 900))),
-                    expectations=expectations,
-                    find_links=bool(table.get("find_links", False)),
-                    python=str(table.get("python", defaults.get("python", "3.11"))),
-                )
-            )
-        except KeyError as exc:
-            raise AlogError(f"{path}: a [[cell]] table lacks the key {exc}") from None
+    data = s.top_level(SCHEMA, raw, str(path))
+    defaults = {**DEFAULTS, **data.get("defaults", {})}
+    if not data.get("cell"):
+        raise AlogError(f"{path}: no [[cell]] table: a matrix without cells gives no evidence")
+    cells = tuple(_cell(path, table, defaults) for table in data["cell"])
     ids = [c.id for c in cells]
-    if len(set(ids)) != len(ids):
-        raise AlogError(f"{path}: cell ids repeat: {ids}")
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise AlogError(f"{path}: cell ids repeat: {', '.join(repeated)}")
     return Matrix(
         path=path,
-        cells=tuple(cells),
-        models=models,
-        strategies=tuple(defaults.get("strategies", ("legacy", "dynamo", "auto"))),
-        tolerance=dict(raw.get("tolerance", {})),
-        policy=Policy.from_mapping(raw.get("gate", {}), f"{path} [gate]"),
-        data=dict(raw.get("data", {})),
-        disk=dict(raw.get("disk", {})),
-        warnings_allowed=tuple(raw.get("warnings", {}).get("allow", ())),
-        checks=checks,
+        cells=cells,
+        models=tuple(defaults["models"]),
+        strategies=tuple(defaults["strategies"]),
+        tolerance=dict(data.get("tolerance", {})),
+        policy=Policy.from_mapping(data.get("gate", {}), f"{path}: [gate]"),
+        data=dict(data.get("data", {})),
+        disk=dict(data.get("disk", {})),
+        warnings_allowed=tuple(data.get("warnings", {}).get("allow", ())),
+        checks=tuple(defaults.get("checks", CHECKS)),
     )
 
 
@@ -140,16 +166,20 @@ def _requirement(name: str, spec: str) -> str:
     return f"{name}{spec}" if spec[:1] in "<>=!~" else f"{name}=={spec}"
 
 
-def _expectation(path: Path, cell_id: str, table: dict[str, Any], models: tuple[str, ...]) -> Expectation:
+def _cell(path: Path, table: dict[str, Any], defaults: dict[str, Any]) -> Cell:
+    where = f"{path}: [[cell]] {table['id']}"
+    expectations = tuple(_expectation(where, e, defaults["models"]) for e in table.get("expect", ()))
+    return Cell(id=table["id"], torch=table["torch"], pins=dict(table.get("pins", {})),
+                timeout_s=table.get("timeout_s", defaults["timeout_s"]), expectations=expectations,
+                find_links=table.get("find_links", False), python=table.get("python", defaults["python"]))
+
+
+def _expectation(where: str, table: dict[str, Any], models: tuple[str, ...]) -> Expectation:
     """One [[cell.expect]] table, checked so that a typo cannot silently expect nothing."""
     exp = Expectation(table.get("model", "*"), table["check"], table.get("outcome", "fail"), table.get("reason", ""))
-    where = f"{path}: cell {cell_id!r} expects"
-    if exp.check not in CHECKS:
-        raise AlogError(f"{where} an unknown check {exp.check!r} (checks: {', '.join(CHECKS)})")
     if exp.model != "*" and exp.model not in models:
-        raise AlogError(f"{where} an unknown model {exp.model!r} (models: {', '.join(models)})")
-    if exp.outcome not in ("fail", "pass"):
-        raise AlogError(f"{where} outcome {exp.outcome!r}; use \"fail\" or \"pass\"")
+        raise AlogError(f"{where} expects a model not in [defaults].models: {exp.model!r} "
+                        f"(models: {', '.join(models)})")
     if exp.outcome == "fail" and not exp.reason:
-        raise AlogError(f"{where} {exp.check!r} to fail without a reason")
+        raise AlogError(f"{where} expects {exp.check!r} to fail without a reason")
     return exp
