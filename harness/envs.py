@@ -82,6 +82,24 @@ def uv_environment(cell: Cell) -> dict[str, str]:
     return env
 
 
+def require_installable(cells: tuple[Cell, ...], root: Path = CELLS_ENV_DIR) -> None:
+    """Every requirement of every cell whose venv is to be built exists for its Python on the registry (or
+    the local wheel folder), checked by resolving them without dependencies before anything is built."""
+    uv = None
+    for cell in cells:
+        if is_current(cell, root):
+            continue
+        uv = uv or uv_executable()
+        proc = subprocess.run([uv, "pip", "compile", "-", "--no-deps", "--no-header", "--quiet", "--python-version",
+                               cell.python], input="\n".join(cell.requirements()) + "\n", env=uv_environment(cell),
+                              capture_output=True, text=True, timeout=300, check=False)
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+            why = next((ln.removeprefix("╰─▶ ").removeprefix("cause: ") for ln in lines
+                        if "version" in ln or "not found" in ln), lines[-1] if lines else f"uv exit {proc.returncode}")
+            raise AlogError(f"cell {cell.id}: its requirements cannot be installed for Python {cell.python}: {why}")
+
+
 def spec_fingerprint(cell: Cell) -> str:
     """Everything that decides a venv's content; a change rebuilds it."""
     pyproject = (ROOT / "pyproject.toml").read_bytes()
