@@ -59,6 +59,16 @@ def died(cell_id: str, timeout_s: int, child_out: Path, log_path: Path, outcome:
     return result
 
 
+def interrupted(cell_id: str, child_out: Path, log_path: Path, signal_name: str, venv_seconds: float) -> CellResult:
+    """A cell stopped because the run was interrupted: what it finished, and that it did not finish."""
+    result = _read(partial_path(child_out)) or CellResult(cell_id=cell_id, status="interrupted", started=now())
+    result.status = "interrupted"
+    result.output_tail = f"the run was interrupted by {signal_name}; the cell did not finish\n" + output_tail(log_path)
+    result.finished = now()
+    _stages(result, venv_seconds)
+    return result
+
+
 def env_failed(cell_id: str, message: str, seconds: float) -> CellResult:
     return CellResult(cell_id=cell_id, status="error", started=now(), finished=now(),
                       stages={"venv": round(seconds, 3)}, output_tail=f"building the cell venv failed: {message}")

@@ -10,6 +10,8 @@ was measured before the death. The finished result is written to ``<out>`` once,
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import datetime as _dt
 import os
 import signal
@@ -42,6 +44,37 @@ def now() -> str:
 
 def partial_path(out: Path) -> Path:
     return out.with_name(out.name + PARTIAL_SUFFIX)
+
+
+PARENT_ENV = "ALOG_MATRIX_PARENT_PID"  # set by the orchestrator (harness.child)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+RUNNER_LOCK = ".runner.lock"  # held in the cell's work folder while a runner works there
+
+
+def die_with_parent() -> None:
+    """Have the kernel send this runner SIGTERM when its orchestrator dies, however it dies (kill -9
+    included), and stop now if it is already gone: a runner never outlives the run that started it."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return  # run by hand: nobody to die with
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the orchestrator's kill of the group remains
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):
+        sys.exit(128 + signal.SIGTERM)
+
+
+def stop_group_on_term() -> None:
+    """SIGTERM or SIGINT stop the runner's whole process group (the parity suite, the engine) with it,
+    when the runner leads its group (the orchestrator starts it in a session of its own)."""
+    if os.getpgrp() != os.getpid():
+        return  # run by hand inside someone else's group: leave that group alone
+
+    def stop(signum, _frame):
+        signal.signal(signum, signal.SIG_DFL)
+        os.killpg(os.getpgrp(), signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
 
 
 def inject_test_fault(cell_id: str, stage: str) -> None:
@@ -127,11 +160,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness import locks
+
+    die_with_parent()
+    stop_group_on_term()
     matrix = load_matrix(args.matrix)
     cell = matrix.cell(args.cell)
     out = args.out or ROOT / "reports" / "cells" / f"{cell.id}.json"
-    work = args.work or ROOT / ".nox" / "work" / cell.id
-    result = run_cell(cell, matrix, Path(out), Path(work))
+    work = Path(args.work or ROOT / ".nox" / "work" / cell.id)
+    with locks.hold(work, f"the work folder of cell {cell.id}", RUNNER_LOCK):
+        result = run_cell(cell, matrix, Path(out), work)
     print(f"cell {cell.id}: {result.counts_line()}", flush=True)
     return 0
 

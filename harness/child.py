@@ -12,12 +12,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cell_runner import STAGE_PREFIX
+from harness.cell_runner import PARENT_ENV, STAGE_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 TAIL_LINES = 40
 TAIL_CHARS = 6000
 KILL_GRACE_S = 5.0
+
+
+class RunInterrupted(Exception):
+    """SIGTERM or SIGINT reached the orchestrator: the cell in progress is stopped and recorded as interrupted."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.cell: str | None = None  # the cell it stopped, once recorded
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # 143 for SIGTERM, 130 for SIGINT, as a shell reports them
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Turn SIGTERM and SIGINT into ``RunInterrupted`` for the block (the main thread's handlers)."""
+
+    def interrupt(signum, _frame):
+        raise RunInterrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -54,7 +82,16 @@ def run_child(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: fl
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=ROOT, start_new_session=True)
+                                env={**env, PARENT_ENV: str(os.getpid())}, cwd=ROOT, start_new_session=True)
+    try:
+        return _follow(proc, log_path, started, timeout_s, on_stage)
+    except BaseException:  # an interruption (or any error here): the child's whole group goes with it
+        kill_group(proc)
+        raise
+
+
+def _follow(proc: subprocess.Popen, log_path: Path, started: float, timeout_s: float,
+            on_stage: Callable[[str], None]) -> ChildOutcome:
     deadline = started + timeout_s
     seen = 0
     last_stage = None

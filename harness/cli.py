@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from converter.errors import AlogError, describe
+from harness.child import RunInterrupted
 
 EXIT_PASS, EXIT_FAIL, EXIT_NO_EVIDENCE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -43,6 +44,10 @@ def run_command(prog: str, body: Callable[[], int]) -> int:
         _debug_traceback()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_NO_EVIDENCE
+    except RunInterrupted as stop:
+        where = f"; cell {stop.cell} is recorded as interrupted" if stop.cell else ""
+        print(f"{prog}: interrupted by {stop}{where}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -15,6 +15,7 @@ result is complete is kept and not run again. Results of cells not selected stay
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -22,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from converter.errors import AlogError, first_line
-from harness import cell_record, cell_runner, disk, envs
+from harness import cell_record, cell_runner, disk, envs, locks
 from harness.cengine import ENGINE_ENV, ENGINE_ERROR_ENV
-from harness.child import run_child
+from harness.child import RunInterrupted, interruptible, run_child
 from harness.matrix import DEFAULT_MATRIX, Cell, Matrix, load_matrix
 from harness.progress import Progress
 from harness.results import CellResult
@@ -86,13 +87,22 @@ def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: Progress) ->
         python, venv_seconds = cell_env.python, cell_env.seconds
         progress.stage(f"venv {'reused' if cell_env.reused else 'built'} in {venv_seconds:.1f} s")
     work = opts.work_root / cell.id
+    holder = locks.held_by_other(work, cell_runner.RUNNER_LOCK)
+    if holder:
+        raise AlogError(f"a cell runner of an earlier run still works on cell {cell.id} ({holder}): "
+                        "stop it before running this cell again")
     child_out = work / CHILD_RESULT
     for stale in (child_out, cell_runner.partial_path(child_out)):
         stale.unlink(missing_ok=True)
     cmd = [str(python), "-m", "harness.cell_runner", "--cell", cell.id, "--matrix", str(matrix.path.resolve()),
            "--out", str(child_out), "--work", str(work)]
     log_path = out.with_suffix(".log")
-    outcome = run_child(cmd, child_environment(python, opts), log_path, cell.timeout_s, on_stage=progress.stage)
+    try:
+        outcome = run_child(cmd, child_environment(python, opts), log_path, cell.timeout_s, on_stage=progress.stage)
+    except RunInterrupted as stop:
+        cell_record.interrupted(cell.id, child_out, log_path, str(stop), venv_seconds).write(out)
+        stop.cell = cell.id
+        raise
     finished = cell_record.completed(child_out, venv_seconds, outcome)
     recorded = finished or cell_record.died(cell.id, cell.timeout_s, child_out, log_path, outcome, venv_seconds)
     recorded.write(out)
@@ -138,15 +148,25 @@ def build_engine_once(opts: RunOptions, progress: Progress) -> None:
 
 
 def run_matrix(matrix: Matrix, cells: tuple[Cell, ...], opts: RunOptions) -> int:
-    opts.cells_dir.mkdir(parents=True, exist_ok=True)
-    to_run = []
-    for cell in cells:
-        if opts.resume and is_finished(result_path(opts.cells_dir, cell)):
-            continue
-        clear_results(opts.cells_dir, cell)
-        to_run.append(cell)
+    """Every cell, then the report and the gate. What can be checked without writing is checked first (the
+    cells' requirements exist, the disk has room); then the folders the run writes are locked against
+    another run, and SIGTERM / SIGINT stop the cell in progress, recorded as interrupted."""
+    to_run = tuple(c for c in cells if not (opts.resume and is_finished(result_path(opts.cells_dir, c))))
     if not opts.host:
-        disk.require_space(tuple(to_run), matrix, opts.env_root)
+        envs.require_installable(to_run, opts.env_root)
+        disk.require_space(to_run, matrix, opts.env_root)
+    with contextlib.ExitStack() as held, interruptible():
+        held.enter_context(locks.hold(opts.out_dir, "the report folder"))
+        held.enter_context(locks.hold(opts.work_root, "the work folder"))
+        if not opts.host:
+            held.enter_context(locks.hold(opts.env_root, "the venv folder"))
+        return _run_locked(matrix, cells, to_run, opts)
+
+
+def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...], opts: RunOptions) -> int:
+    opts.cells_dir.mkdir(parents=True, exist_ok=True)
+    for cell in to_run:
+        clear_results(opts.cells_dir, cell)
     progress = Progress(len(cells))
     started = time.monotonic()
     try:
