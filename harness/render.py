@@ -72,13 +72,18 @@ def figure(value: Any) -> str:
     return str(value)
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # NUL, ESC and friends: shown, never passed on
+_MD_SPECIAL = re.compile(r"[|`\[\]#*_~\\]")  # table, code, link, heading, emphasis, strike; and the escape
+
+
 def md(text: Any, limit: int = 240) -> str:
-    """Make any text safe inside a markdown table cell or list item: no HTML, no pipes, one line."""
-    text = " ".join(str(text).split())
+    """Make any text safe inside a markdown table cell or list item: no HTML, no pipes, no control
+    characters, no heading, list or code-fence marker, one line."""
+    text = " ".join(_CONTROL.sub("\ufffd", str(text)).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("`", "\\`").replace("[", "\\[").replace("]", "\\]")
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 
 def replay_command(check: dict[str, Any]) -> str | None:

@@ -52,3 +52,27 @@ def test_exception_text_is_escaped_in_html_junit_and_summary(workspace):
     doc = json.loads((workspace.out_dir / "matrix.json").read_text(encoding="utf-8"))
     recorded = next(c for c in doc["cells"][1]["checks"] if c["check"] == "dynamo_export" and c["model"] == "deeplog")
     assert recorded["error"] == f"RuntimeError: bad node {SCRIPT} in graph"  # data stays data in JSON
+
+
+HOSTILE_MODEL = "<script>x</script><img src=x onerror=alert(3)>|broken|\n# injected heading\n```\nfence\x00\x1b[31m"
+
+
+def test_every_string_in_summary_md_is_escaped_model_names_included(workspace):
+    """A model name from a result file reaches summary.md's table header and failure list escaped: no raw
+    HTML, no broken table, no heading or code fence, no NUL or ESC (GitHub renders this file)."""
+    cells = healthy_world()
+    hostile = make_cell("torch-2.8.0")
+    hostile.checks[0].model = HOSTILE_MODEL
+    hostile.checks[0].status, hostile.checks[0].error = "fail", "bad \x00 byte \x1b[2J and `code`"
+    cells[1] = hostile
+    workspace.write_cells(cells)
+    build_report(workspace.cells_dir, workspace.matrix_path, workspace.out_dir)
+    summary = (workspace.out_dir / "summary.md").read_text(encoding="utf-8")
+    for raw in ("<script", "<img", "\x00", "\x1b", "```", "\n# injected", "|broken|"):
+        assert raw not in summary, raw
+    header = next(line for line in summary.splitlines() if line.startswith("| cell | torch | state |"))
+    separator = summary.splitlines()[summary.splitlines().index(header) + 1]
+    columns = header.count("|") - header.count("\\|") - 1
+    assert columns == separator.count("---|") == 3 + 3  # cell, torch, state, and one column per model
+    assert "&lt;script&gt;x&lt;/script&gt;&lt;img src=x onerror=alert(3)&gt;\\|broken\\|" in header
+    assert "bad \ufffd byte \ufffd\\[2J and \\`code\\`" in summary

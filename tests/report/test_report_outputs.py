@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 from report_factory import CELLS, healthy_world, make_cell
 
+from harness.render import md
 from harness.report import build_report
 from harness.report_schema import SCHEMA_PATH
 from harness.results import CHECKS
@@ -168,13 +169,13 @@ def test_summary_md_has_verdict_counts_table_alerts_and_failures(mixed):
     summary = (workspace.out_dir / "summary.md").read_text(encoding="utf-8")
     lines = summary.splitlines()
     assert lines[0] == "## alog-matrix: FAIL"
-    assert doc["verdict"]["line"].replace("|", "\\|") in summary
+    assert md(doc["verdict"]["line"], 400) in summary  # the markdown-escaped verdict line
     assert "| cell | torch | state | DeepLog | MSCRED |" in lines
     assert "| torch-1.13.1 | 1.13.1 | complete | 🟡 xfail | ❌ fail |" in lines
     assert "| torch-2.8.0 | 2.8.0 | complete | 🟣 xpass | ✅ pass |" in lines
     assert "| torch-2.9.1 | 2.9.1 | crash | 💥 crash | 💥 crash |" in lines
     assert "| torch-2.13.0 | 2.13.0 | timeout | ⏱️ timeout | ⏱️ timeout |" in lines
     assert "### Drift alerts" in lines
-    assert any(line.startswith("- 🟣 **torch-2.8.0 deeplog.dynamo_export**: dynamo export now succeeds") for line in lines)
+    assert any(line.startswith("- 🟣 **torch-2.8.0 deeplog.dynamo\\_export**: dynamo export now succeeds") for line in lines)
     assert ("- ❌ **torch-1.13.1 mscred.cengine** (fail): engine output differs from PyTorch: max abs error 4.2e-04 "
             "&gt; atol 1e-05 — repro: reports/repro/torch-1.13.1/mscred-cengine") in lines
