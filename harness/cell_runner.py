@@ -31,7 +31,7 @@ STAGE_PREFIX = "stage: "  # the orchestrator follows a cell's progress through t
 # Test-only fault injection. ALOG_MATRIX_TEST_FAULT="<cell id>:<crash|abort|hang|raise>[@<stage>][,...]"
 # makes that cell's runner die of SIGSEGV / SIGABRT, hang, or raise RuntimeError when it enters <stage>
 # (default: the first stage after "environment"; "venv" is the orchestrator's own stage, so a fault there
-# happens in the parent). tests/harness uses it to show that the orchestrator records crash/timeout,
+# happens in the parent). tests/matrix_harness uses it to show that the orchestrator records crash/timeout,
 # keeps the checks finished before, goes on with the other cells, and that a harness crash exits 3.
 # Nothing else sets it.
 TEST_FAULT_ENV = "ALOG_MATRIX_TEST_FAULT"
