@@ -130,17 +130,24 @@ def _source(model_path, portable: bool) -> str:
     return Path(model_path).name if portable else str(Path(model_path).resolve())
 
 
+def load_deeplog(model_path, vocab_path):
+    """A DeepLog checkpoint and its training vocab, the pair checked: the vocab is keyed by template strings,
+    has one template per embedding row, and is the very vocab the checkpoint was trained on (its digest)."""
+    model, payload = checkpoint.load(model_path, "deeplog")
+    training_vocab = vocab_mod.load_training_vocab(vocab_path)
+    vocab_mod.check_vocab_size(training_vocab, model.config.vocab_size, str(model_path))
+    digest = payload["extra"]["vocab_sha256"]
+    if digest and digest != checkpoint.vocab_digest(training_vocab):
+        raise AlogError(f"{vocab_path} is not the vocab {model_path} was trained on (same size, different templates)")
+    return model, payload, training_vocab
+
+
 def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = None, exporter: str = "auto",
                     opset: int | None = None, validate: bool = False, portable: bool = False,
                     tolerance: Tolerance = DEFAULT_TOLERANCE) -> Converted:
     output_dir = Path(output_dir)
-    model, payload = checkpoint.load(model_path, "deeplog")
-    training_vocab = vocab_mod.load_training_vocab(vocab_path)
-    vocab_mod.check_vocab_size(training_vocab, model.config.vocab_size, str(model_path))
+    model, payload, training_vocab = load_deeplog(model_path, vocab_path)
     extra = payload["extra"]  # checked by checkpoint.load, defaults filled in
-    digest = extra["vocab_sha256"]
-    if digest and digest != checkpoint.vocab_digest(training_vocab):
-        raise AlogError(f"{vocab_path} is not the vocab {model_path} was trained on (same size, different templates)")
     if seq_len is not None and seq_len < 1:
         raise AlogError(f"--seq-len must be a positive integer, got {seq_len}")
     seq_len = seq_len or model.config.seq_len
