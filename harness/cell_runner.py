@@ -113,7 +113,8 @@ def _one_thread() -> int:
     return torch.get_num_threads()
 
 
-def run_cell(cell: Cell, matrix: Matrix, out: Path, work: Path) -> CellResult:
+def run_cell(cell: Cell, matrix: Matrix, out: Path, work: Path, golden: Path | None = None,
+             keep: Path | None = None) -> CellResult:
     from harness.checks.context import CellContext, Stages
     from harness.checks.recorder import Recorder, run_registry
 
@@ -138,7 +139,7 @@ def run_cell(cell: Cell, matrix: Matrix, out: Path, work: Path) -> CellResult:
         raise AlogError(f"cell {cell.id} wants torch {cell.torch} but this environment has {found}")
     recorder = Recorder(cell, result, save)
     try:
-        run_registry(CellContext(cell, matrix, work, stages), recorder)
+        run_registry(CellContext(cell, matrix, work, stages, golden_dir=golden, keep_dir=keep), recorder)
     except Exception as exc:  # noqa: BLE001 - a harness bug outside any one check: every unrecorded check says so
         done = result.recorded()
         for model in matrix.models:
@@ -157,6 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix.toml (default: the repository's)")
     parser.add_argument("--out", type=Path, default=None, help="result JSON (default: reports/cells/<cell>.json)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder for logs, models and artifacts")
+    parser.add_argument("--golden", type=Path, default=ROOT / "reports" / "golden",
+                        help="the run's golden data (default: reports/golden, as alog-matrix run makes it)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep every artifact the cell makes here, by strategy (default: reports/artifacts/<cell>)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or ROOT / "reports" / "cells" / f"{cell.id}.json"
     work = Path(args.work or ROOT / ".nox" / "work" / cell.id)
     with locks.hold(work, f"the work folder of cell {cell.id}", RUNNER_LOCK):
-        result = run_cell(cell, matrix, Path(out), work)
+        keep = args.keep or ROOT / "reports" / "artifacts" / cell.id
+        result = run_cell(cell, matrix, Path(out), work, golden=args.golden, keep=keep)
     print(f"cell {cell.id}: {result.counts_line()}", flush=True)
     return 0
 

@@ -70,6 +70,7 @@ class Matrix:
     tolerance: dict[str, Any]
     policy: Policy
     data: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)  # [model]: the team's own files, or empty for a reference
     disk: dict[str, Any] = field(default_factory=dict)
     warnings_allowed: tuple[str, ...] = ()
     checks: tuple[str, ...] = CHECKS  # [defaults].checks: the checks the cells run (others are recorded as skip)
@@ -83,13 +84,16 @@ class Matrix:
             self.cell(cell_id)  # one clear error for an unknown id
         return tuple(c for c in self.cells if c.id in wanted)
 
+    def relative(self, value: str | None) -> Path | None:
+        """A path of the matrix file (relative ones are taken from its folder), or None."""
+        if not value:
+            return None
+        path = Path(value)
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
+
     def data_log(self) -> Path | None:
         """The real log the cells train on, or None for the synthetic one."""
-        log = self.data.get("log")
-        if not log:
-            return None
-        path = Path(log)
-        return path if path.is_absolute() else (self.path.parent / path).resolve()
+        return self.relative(self.data.get("log"))
 
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
@@ -112,6 +116,8 @@ SCHEMA = {
                      "synthetic_blocks": s.integer(minimum=1), "seed": s.integer(minimum=0)}),
     "tolerance": s.table({"atol": s.number(minimum=0), "rtol": s.number(minimum=0),
                           "max_outlier_fraction": s.number(minimum=0, maximum=1)}),
+    "model": s.table({"deeplog": s.text(), "vocab": s.text(), "mscred": s.text(), "log": s.text(),
+                      "format": s.text(choices=("auto", *FORMATS))}),
     "warnings": s.table({"allow": s.list_of(s.regex())}),
     "disk": s.table({"cuda_cell_gb": s.number(minimum=0), "cpu_cell_gb": s.number(minimum=0),
                      "margin_gb": s.number(minimum=0)}),
@@ -155,6 +161,7 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
         tolerance=dict(data.get("tolerance", {})),
         policy=Policy.from_mapping(data.get("gate", {}), f"{path}: [gate]"),
         data=dict(data.get("data", {})),
+        model=dict(data.get("model", {})),
         disk=dict(data.get("disk", {})),
         warnings_allowed=tuple(data.get("warnings", {}).get("allow", ())),
         checks=tuple(defaults.get("checks", CHECKS)),

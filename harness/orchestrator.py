@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,11 +44,19 @@ class RunOptions:
     host: bool = False  # run the cells in this interpreter instead of building venvs
     build_engine: bool = True
     report: bool = True
+    model_dir: Path | None = None  # --model-dir: the team's checkpoints, instead of [model] or a reference
     child_env: dict[str, str] = field(default_factory=dict)  # extra environment for the cell processes
 
     @property
     def cells_dir(self) -> Path:
         return self.out_dir / "cells"
+
+    @property
+    def golden_dir(self) -> Path:
+        return self.out_dir / "golden"
+
+    def keep_dir(self, cell: Cell) -> Path:
+        return self.out_dir / "artifacts" / cell.id
 
 
 # --- one cell ----------------------------------------------------------------------------------
@@ -64,10 +73,11 @@ def is_finished(path: Path) -> bool:
         return False
 
 
-def clear_results(cells_dir: Path, cell: Cell) -> None:
-    out = result_path(cells_dir, cell)
+def clear_results(opts: RunOptions, cell: Cell) -> None:
+    out = result_path(opts.cells_dir, cell)
     for stale in (out, out.with_suffix(".log")):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(opts.keep_dir(cell), ignore_errors=True)
 
 
 def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: Progress) -> CellResult:
@@ -95,7 +105,8 @@ def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: Progress) ->
     for stale in (child_out, cell_runner.partial_path(child_out)):
         stale.unlink(missing_ok=True)
     cmd = [str(python), "-m", "harness.cell_runner", "--cell", cell.id, "--matrix", str(matrix.path.resolve()),
-           "--out", str(child_out), "--work", str(work)]
+           "--out", str(child_out), "--work", str(work), "--golden", str(opts.golden_dir),
+           "--keep", str(opts.keep_dir(cell))]
     log_path = out.with_suffix(".log")
     try:
         outcome = run_child(cmd, child_environment(python, opts), log_path, cell.timeout_s, on_stage=progress.stage)
@@ -151,7 +162,11 @@ def run_matrix(matrix: Matrix, cells: tuple[Cell, ...], opts: RunOptions) -> int
     """Every cell, then the report and the gate. What can be checked without writing is checked first (the
     cells' requirements exist, the disk has room); then the folders the run writes are locked against
     another run, and SIGTERM / SIGINT stop the cell in progress, recorded as interrupted."""
+    from harness.golden import source as golden_source
+
     to_run = tuple(c for c in cells if not (opts.resume and is_finished(result_path(opts.cells_dir, c))))
+    models = golden_source.resolve(matrix, opts.model_dir)
+    checked = None if models.reference else golden_source.check(models)  # a team's files: before anything
     if not opts.host:
         envs.require_installable(to_run, opts.env_root)
         disk.require_space(to_run, matrix, opts.env_root)
@@ -160,17 +175,24 @@ def run_matrix(matrix: Matrix, cells: tuple[Cell, ...], opts: RunOptions) -> int
         held.enter_context(locks.hold(opts.work_root, "the work folder"))
         if not opts.host:
             held.enter_context(locks.hold(opts.env_root, "the venv folder"))
-        return _run_locked(matrix, cells, to_run, opts)
+        return _run_locked(matrix, cells, to_run, opts, models, checked)
 
 
-def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...], opts: RunOptions) -> int:
+def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...], opts: RunOptions,
+                models, checked) -> int:
+    from harness.golden import build as golden_build
+
     opts.cells_dir.mkdir(parents=True, exist_ok=True)
     for cell in to_run:
-        clear_results(opts.cells_dir, cell)
+        clear_results(opts, cell)
     progress = Progress(len(cells))
     started = time.monotonic()
     try:
         if to_run:
+            progress.message(f"golden data: {models.origin}")
+            golden = golden_build.prepare(matrix, models, opts.golden_dir, reuse=opts.resume, checked=checked)
+            progress.message(f"golden data in {golden.folder} ({', '.join(golden.models)}, "
+                             f"{time.monotonic() - started:.0f} s)")
             build_engine_once(opts, progress)
         for index, cell in enumerate(cells, start=1):
             progress.cell(index, cell.id)
@@ -216,11 +238,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", action="store_true",
                         help="run cells in this Python instead of building venvs (its torch must match the cell's)")
     parser.add_argument("--no-report", action="store_true", help="stop after the cell results (no report, no gate)")
+    parser.add_argument("--model-dir", type=Path, default=None, metavar="DIR",
+                        help="export these checkpoints in every cell: DIR/deeplog.pth, DIR/vocab.json, DIR/mscred.pth "
+                        "(either model may be absent), with [model] log of the matrix or DIR's only *.log")
 
 
 def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix)
     cells = matrix.select(parse_cell_ids(args.cells))
     opts = RunOptions(out_dir=args.out.resolve(), env_root=args.env_root.resolve(), work_root=args.work_root.resolve(),
-                      resume=args.resume, host=args.host, report=not args.no_report)
+                      resume=args.resume, host=args.host, report=not args.no_report, model_dir=args.model_dir)
     return run_matrix(matrix, cells, opts)

@@ -9,7 +9,7 @@ import importlib
 
 from harness.checks.base import REGISTRY, Check, NoEvidence, NotReached, Outcome, check
 
-FAMILIES = ("signature", "calls", "exports", "axes", "parity", "engine", "warnings")
+FAMILIES = ("signature", "training", "calls", "exports", "axes", "golden", "parity", "engine", "warnings")
 for _family in FAMILIES:
     importlib.import_module(f"harness.checks.{_family}")  # importing a family registers its checks
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
        "users who call the exporter without options may no longer hit the recorded failure")
 def default_call(ctx: ModelContext) -> Outcome:
     """It exports, the input axes stay symbolic, and ONNX Runtime runs another shape."""
-    mut = ctx.trained()
+    mut = ctx.loaded()
     spec = mut.spec
     batch, length = spec.export_shape
     example = spec.make_input(batch, length, 0)

@@ -1,8 +1,10 @@
-"""What a check is given: the cell (its matrix, work folder and stage clock), and the one model under test.
+"""What a check is given: the cell (its matrix, work folder, stage clock and the run's golden data), and
+the one model under test.
 
-Work shared by several checks (the signature probe, training, the strategies' exports, the parity suite,
-the engine build) runs once, the first time a check asks for it, in its own stage; what it returned, or
-the exception it raised, is kept and handed to every later check.
+Work shared by several checks (the signature probe, the pipeline on this torch, loading the golden
+checkpoints, the strategies' exports, the parity suite, the engine build) runs once, the first time a
+check asks for it, in its own stage; what it returned, or the exception it raised, is kept and handed to
+every later check.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from converter.compare import Tolerance
-from harness.checks.base import NotReached
-from harness.checks.models import ModelUnderTest, Training, export_strategies, train
+from converter.errors import describe
+from harness.checks.base import NoEvidence, NotReached
+from harness.checks.models import ModelUnderTest, Training, export_strategies, keep_artifacts, load_golden, train
 from harness.matrix import Cell, Matrix
 
 StageHook = Callable[[str], None]
@@ -63,6 +66,8 @@ class CellContext:
     matrix: Matrix
     work: Path
     stages: Stages
+    golden_dir: Path | None = None  # the run's golden data (harness.golden); None: no golden evidence
+    keep_dir: Path | None = None  # where the cell's artifacts are kept (reports/artifacts/<cell>)
     _done: dict[str, tuple[bool, Any]] = field(default_factory=dict)
 
     @cached_property
@@ -71,8 +76,7 @@ class CellContext:
 
     @property
     def strategies(self) -> tuple[str, ...]:
-        """The strategies exported in this cell: the pipeline always converts with legacy."""
-        return ("legacy", *(s for s in self.matrix.strategies if s != "legacy"))
+        return self.matrix.strategies
 
     def once(self, key: str, stage: str, work: Callable[[], Any]) -> Any:
         """``work()``'s result the first time, in ``stage``; the same result (or exception) after that."""
@@ -95,30 +99,51 @@ class CellContext:
     def training(self) -> Training:
         return self.once("training", "train", lambda: train(self.matrix, self.work, self.tolerance))
 
+    def golden(self):
+        from harness.golden.store import Golden
+
+        folder = self.golden_dir
+        if folder is None:
+            raise NoEvidence("no golden data was given to this cell (alog-matrix run makes it; run-cell takes "
+                             "--golden DIR)")
+        return self.once("golden", "load", lambda: Golden.load(folder))
+
+    def load(self, name: str) -> ModelUnderTest:
+        """The golden checkpoint of ``name`` loaded in this torch (the checkpoint_load check's subject)."""
+        golden = self.golden()
+        if name not in golden.models:
+            raise NotReached(f"not reached: the run's golden data holds no {name} model")
+        return self.once(f"load:{name}", "load", lambda: load_golden(name, golden, self.work))
+
     def model(self, name: str) -> ModelUnderTest:
-        training = self.training()
-        if training.stopped is not None:
-            raise NotReached(f"not reached: the training pipeline stopped ({training.cause[:200]})")
-        if name not in training.models:
-            raise NotReached(f"not reached: the pipeline produced no {name} model")
-        return training.models[name]
+        """The model under test; a checkpoint this torch cannot load is recorded once, by checkpoint_load."""
+        try:
+            return self.load(name)
+        except (NotReached, NoEvidence):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any load failure: the other checks are not reached
+            raise NotReached(f"not reached: the golden checkpoint does not load in this torch ({describe(exc)})"
+                             ) from None
 
     def exported(self, name: str) -> ModelUnderTest:
-        """The model with every strategy exported (all models at once, in matrix order)."""
+        """The model with every strategy exported (all models at once, in matrix order) and kept."""
         mut = self.model(name)
 
         def export_all() -> None:
-            for other in self.training().models.values():
+            for other in self.models(exported=False):
                 export_strategies(other, self.strategies, self.work, self.tolerance)
+                if self.keep_dir is not None:
+                    keep_artifacts(other, self.keep_dir)
 
         self.once("exports", "export", export_all)
         return mut
 
-    def models(self) -> Iterator[ModelUnderTest]:
+    def models(self, exported: bool = True) -> Iterator[ModelUnderTest]:
+        """The models that loaded, in matrix order."""
         for name in self.matrix.models:
             try:
-                yield self.exported(name)
-            except NotReached:
+                yield self.exported(name) if exported else self.model(name)
+            except (NotReached, NoEvidence):
                 continue
 
 
@@ -141,7 +166,7 @@ class ModelContext:
     def tolerance(self) -> Tolerance:
         return self.cell.tolerance
 
-    def trained(self) -> ModelUnderTest:
+    def loaded(self) -> ModelUnderTest:
         return self.cell.model(self.model)
 
     def exported(self) -> ModelUnderTest:

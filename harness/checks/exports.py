@@ -1,7 +1,7 @@
 """The converter's export strategies, judged from their ``ExportRecord`` (``converter.exporting``).
 
-Nothing here exports: the records come from the pipeline (legacy) and ``converter.convert`` (the other
-strategies), run once per cell by the context.
+Nothing here exports: the records come from ``converter.convert`` on the golden checkpoint, every
+strategy run once per cell by the context.
 """
 
 from __future__ import annotations
@@ -57,33 +57,11 @@ def strategy_export(mut: ModelUnderTest, strategy: str, with_call: bool = False)
                    warnings=record.warnings, seconds=round(record.seconds, 3))
 
 
-def pipeline_stopped(ctx: ModelContext) -> Outcome | None:
-    """The training pipeline's failure, recorded once per model under legacy_export (None when it ran).
-
-    An export failure of this model is that model's legacy export failing; the converter refusing its
-    input is a failure of the converter on this torch; anything else is re-raised, an ``error``."""
-    from converter.exporting import ExportFailed
-
-    training = ctx.cell.training()
-    stopped = training.stopped
-    if stopped is None:
-        return None
-    if isinstance(stopped, ExportFailed) and stopped.record.model_type == ctx.model:
-        return export_failure(stopped.record)
-    if isinstance(stopped, AlogError):
-        from converter.errors import root_cause
-
-        return Outcome(False, error=f"the converter's pipeline stopped: {training.cause}",
-                       root_cause=root_cause(stopped), seconds=round(training.seconds, 3))
-    raise stopped
-
-
 @check("legacy_export", stage="export", strategy="legacy",
        meaning="the TorchScript (legacy) export now succeeds for {model} on torch {torch}: "
        "the legacy fallback works there again")
 def legacy_export(ctx: ModelContext) -> Outcome:
-    stopped = pipeline_stopped(ctx)
-    return stopped if stopped is not None else strategy_export(ctx.trained(), "legacy", with_call=True)
+    return strategy_export(ctx.exported(), "legacy", with_call=True)
 
 
 @check("typeerror_fallback", stage="export", strategy="legacy",
@@ -91,7 +69,7 @@ def legacy_export(ctx: ModelContext) -> Outcome:
        "the retry without the `dynamo` keyword is no longer broken there")
 def typeerror_fallback(ctx: ModelContext) -> Outcome:
     """The retry without ``dynamo=`` must happen exactly when this torch lacks the keyword."""
-    record = record_of(ctx.trained(), "legacy")
+    record = record_of(ctx.exported(), "legacy")
     keyword = bool(record.exporter_signature.get("dynamo_keyword"))
     retried = any(a.typeerror_retry for a in record.attempts)
     detail: dict[str, Any] = {"dynamo_keyword": keyword, "typeerror_retry": retried,

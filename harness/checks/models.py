@@ -1,5 +1,6 @@
-"""The models a cell checks: trained with this torch through the converter's own pipeline, then exported
-with every strategy of matrix.toml. Nothing here judges; the checks read what happened from the records.
+"""The models a cell checks: the run's golden checkpoints, loaded in this torch and exported with every
+strategy of matrix.toml; and the converter's own pipeline run on this torch (the train check). Nothing
+here judges; the checks read what happened from the records.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ TRAIN_WINDOW = 10
 TRAIN_EPOCHS = 3
 MSCRED_EPOCHS = 1  # MSCRED trains ~6 s an epoch here; parity does not need a converged model
 ONNX_FILES = {"deeplog": artifacts.DEEPLOG_ONNX, "mscred": artifacts.MSCRED_ONNX}
+
+
+def artifact_files(model: str) -> tuple[str, ...]:
+    """The files of one model in a model directory: the ONNX file, its meta (and DeepLog's engine vocab)."""
+    onnx = ONNX_FILES[model]
+    return (onnx, str(artifacts.meta_path(onnx))) + ((artifacts.ENGINE_VOCAB,) if model == "deeplog" else ())
 
 
 @dataclass
@@ -56,9 +63,9 @@ class ModelUnderTest:
 
 @dataclass
 class Training:
-    """The pipeline's outcome: the models it trained, or the exception it stopped with."""
+    """The pipeline's outcome on this torch: the checkpoints it trained, or the exception it stopped with."""
 
-    models: dict[str, ModelUnderTest] = field(default_factory=dict)
+    checkpoints: dict[str, Path] = field(default_factory=dict)
     stopped: BaseException | None = None
     seconds: float = 0.0
 
@@ -68,7 +75,7 @@ class Training:
 
 
 def training_log(matrix: Matrix, work: Path) -> tuple[Path, str]:
-    """The log the cell trains on: matrix.toml's [data] log, else the deterministic synthetic one."""
+    """The log a cell (and the golden stage) trains on: [data] log, else the deterministic synthetic one."""
     from harness import synthlog
 
     real = matrix.data_log()
@@ -82,45 +89,42 @@ def training_log(matrix: Matrix, work: Path) -> tuple[Path, str]:
 
 
 def train(matrix: Matrix, work: Path, tolerance: Tolerance) -> Training:
-    """Train the matrix's models and run the legacy conversion with ``converter.pipeline.run_pipeline``."""
+    """The converter's whole pipeline on this torch (train, then the legacy conversion), short and seeded."""
     import time
 
-    train_dir, models_dir = work / "train", work / "models"
-    for stale in (train_dir, models_dir):
-        shutil.rmtree(stale, ignore_errors=True)
+    train_dir = work / "train"
+    shutil.rmtree(train_dir, ignore_errors=True)
     started = time.perf_counter()
     training = Training()
     try:
-        from converter import checkpoint, specs
         from converter.pipeline import run_pipeline
 
         log, fmt = training_log(matrix, work)
-        result = run_pipeline(
-            log, train_dir, fmt=fmt, window=TRAIN_WINDOW, epochs=TRAIN_EPOCHS, exporter="legacy",
-            seed=int(matrix.data.get("seed", 7)), mscred="mscred" in matrix.models, mscred_epochs=MSCRED_EPOCHS,
-            model_dir=models_dir / "legacy", tolerance=tolerance,
-        )
-    except Exception as exc:  # noqa: BLE001 - the legacy_export check records it; the rest are not reached
+        result = run_pipeline(log, train_dir, fmt=fmt, window=TRAIN_WINDOW, epochs=TRAIN_EPOCHS, exporter="legacy",
+                              seed=int(matrix.data.get("seed", 7)), mscred="mscred" in matrix.models,
+                              mscred_epochs=MSCRED_EPOCHS, model_dir=train_dir / "model", tolerance=tolerance)
+        training.checkpoints["deeplog"] = result.deeplog_checkpoint
+        if result.mscred_checkpoint is not None:
+            training.checkpoints["mscred"] = result.mscred_checkpoint
+    except Exception as exc:  # noqa: BLE001 - the train check records it; the golden checks go on
         training.stopped = exc
-        training.seconds = time.perf_counter() - started
-        return training
-    for name in matrix.models:
-        converted = result.deeplog if name == "deeplog" else result.mscred
-        if converted is None:
-            continue
-        ckpt = train_dir / f"{name}.pth"
-        torch_model, _ = checkpoint.load(ckpt, name)
-        spec = specs.spec_for(torch_model)
-        mut = ModelUnderTest(name, ckpt, torch_model, spec, log, vocab=result.vocab if name == "deeplog" else None)
-        mut.records["legacy"] = converted.record
-        mut.model_dirs["legacy"] = models_dir / "legacy"
-        training.models[name] = mut
     training.seconds = time.perf_counter() - started
     return training
 
 
+def load_golden(name: str, golden, work: Path) -> ModelUnderTest:
+    """The golden checkpoint of ``name``, loaded in this torch, with the log and vocab it goes with."""
+    from converter import checkpoint, specs
+
+    path = golden.checkpoint(name)
+    torch_model, _ = checkpoint.load(path, name)
+    entry = golden.model(name)
+    vocab = Path(entry["vocab"]) if name == "deeplog" else None
+    return ModelUnderTest(name, path, torch_model, specs.spec_for(torch_model), golden.log, vocab=vocab)
+
+
 def export_strategies(mut: ModelUnderTest, strategies: tuple[str, ...], work: Path, tolerance: Tolerance) -> None:
-    """Every strategy of matrix.toml not run yet (the pipeline ran legacy), through ``converter.convert``."""
+    """Every strategy of matrix.toml, through ``converter.convert``, each into ``work/models/<strategy>``."""
     from converter import convert
     from converter.errors import root_cause
     from converter.exporting import ExportFailed
@@ -142,3 +146,14 @@ def export_strategies(mut: ModelUnderTest, strategies: tuple[str, ...], work: Pa
         except Exception as exc:  # noqa: BLE001 - the strategy's check reports it
             mut.records[strategy] = None
             mut.errors[strategy] = f"{describe(exc)} (root cause {root_cause(exc)})"
+
+
+def keep_artifacts(mut: ModelUnderTest, keep: Path) -> None:
+    """Every artifact the cell produced, copied to ``keep/<strategy>/`` (the work folder is scratch): the
+    runtime stage loads them, and a user can take the one that passed."""
+    for strategy in mut.strategies_with_artifacts():
+        target = keep / strategy
+        target.mkdir(parents=True, exist_ok=True)
+        for name in artifact_files(mut.name):
+            shutil.copyfile(mut.model_dirs[strategy] / name, target / name)
+
