@@ -14,7 +14,8 @@ from typing import Any
 import jinja2
 
 from harness import chart, drift
-from harness.report_model import tail_summary, worst
+from harness import report_views as views
+from harness.report_model import tail_summary
 from harness.results import STATUSES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -67,6 +68,8 @@ def compact(value: Any, key: str | None = None, limit: int = 400) -> str:
 
 
 def figure(value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
@@ -108,27 +111,11 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     return env
 
 
-def grid(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of the overview: per model, per check, one slot per cell (None where nothing was recorded)."""
-    index = {(cell["id"], c["model"], c["check"]): c for cell in doc["cells"] for c in cell["checks"]}
-    groups = []
-    for model in doc["models"]:
-        rows = []
-        for check in doc["checks"]:
-            slots = [index.get((cell["id"], model, check)) for cell in doc["cells"]]
-            if any(slots):
-                rows.append({"check": check, "slots": list(zip(doc["cells"], slots, strict=True))})
-        groups.append({"model": model, "rows": rows})
-    return groups
-
-
-def worst_per_model(cell: dict[str, Any], model: str) -> str | None:
-    return worst(c["status"] for c in cell["checks"] if c["model"] == model)
-
-
 def render_html(doc: dict[str, Any]) -> str:
     template = _environment(autoescape=True).get_template("index.html.j2")
-    return template.render(doc=doc, grid=grid(doc), chart=chart.parity_chart(doc), worst_per_model=worst_per_model)
+    return template.render(doc=doc, grid=views.grid(doc), chart=chart.parity_chart(doc),
+                           worst_per_model=views.worst_per_model, drift=views.drift_view(doc),
+                           header=lambda cell: views.column_header(cell, doc["models"]))
 
 
 def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
@@ -145,7 +132,7 @@ def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
     template = _environment(autoescape=False).get_template("summary.md.j2")
     return template.render(
         doc=doc, unfinished=unfinished, failures=failures[:SUMMARY_FAILURE_LIMIT],
-        more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT), worst_per_model=worst_per_model,
+        more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT), worst_per_model=views.worst_per_model,
         report_link=report_link,
     )
 

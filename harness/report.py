@@ -16,6 +16,7 @@ from typing import Any
 from converter import atomic
 from converter.errors import AlogError
 from harness import gate, render, report_schema
+from harness.golden.store import MANIFEST, Golden
 from harness.matrix import DEFAULT_MATRIX, Matrix, load_matrix
 from harness.policy import Policy
 from harness.report_model import build_document, read_cell_file
@@ -56,7 +57,10 @@ def build_report(
         baseline_path, baseline = Path(baseline), gate.read_report(Path(baseline), "baseline report")
     policy = matrix.policy if matrix else Policy()
     policy = replace(policy, strict=strict or policy.strict)
-    doc = build_document(Path(cells_dir), matrix, policy, baseline=baseline, baseline_path=baseline_path)
+    golden_manifest = out_dir / "golden" / MANIFEST
+    golden = Golden.load(golden_manifest.parent).manifest if golden_manifest.is_file() else None
+    doc = build_document(Path(cells_dir), matrix, policy, baseline=baseline, baseline_path=baseline_path,
+                         golden=golden)
     index = out_dir / "index.html"
     verdict = gate.decide(doc, policy, expected_cells=[c.id for c in matrix.cells] if matrix else None,
                           report_path=str(index))

@@ -184,6 +184,15 @@ def status_counts(cells: list[dict[str, Any]]) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in STATUSES}
 
 
+def golden_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the report says of the run's golden data: where the checkpoints came from and their digests."""
+    if not manifest:
+        return None
+    return {"origin": manifest["source"]["origin"], "torch": manifest["environment"].get("torch"),
+            "seed": manifest["seed"], "created": manifest["created"],
+            "checkpoints": {model: entry["sha256"] for model, entry in manifest["models"].items()}}
+
+
 def build_document(
     cells_dir: Path,
     matrix: Matrix | None,
@@ -191,6 +200,7 @@ def build_document(
     baseline: dict[str, Any] | None = None,
     baseline_path: Path | None = None,
     now: datetime | None = None,
+    golden: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole report as one JSON-ready dict, without the verdict (which the gate decides)."""
     loaded = load_cells(Path(cells_dir), matrix)
@@ -210,6 +220,7 @@ def build_document(
         "checks": list(checks),
         "counts": status_counts(cells),
         "cells": cells,
+        "golden": golden_summary(golden),
     }
     doc["drift_alerts"] = drift.xpass_alerts(doc)
     doc["baseline"] = drift.diff_against_baseline(baseline, doc, baseline_path) if baseline is not None else None
