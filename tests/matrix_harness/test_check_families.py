@@ -21,6 +21,7 @@ from converter.exporting import STRATEGIES
 from harness.checks import CHECKS, axes, parity, warnings
 from harness.checks.context import CellContext, ModelContext, Stages
 from harness.checks.recorder import Recorder, run_registry
+from harness.golden import build, source
 from harness.matrix import DEFAULT_MATRIX, load_matrix
 from harness.parity.faults import perturb_initializer
 from harness.parity.figures import FiguresRecorder
@@ -49,10 +50,18 @@ def _matrix(tmp: Path, host_torch: str, **kw):
     return dataclasses.replace(matrix, warnings_allowed=load_matrix(DEFAULT_MATRIX).warnings_allowed)
 
 
-def _context(matrix, work: Path) -> tuple[CellContext, CellResult, Recorder]:
+def _golden(matrix, folder: Path) -> Path:
+    """The run's golden data, as the orchestrator makes it before the cells (a reference model here)."""
+    build.prepare(matrix, source.resolve(matrix), folder, reuse=False)
+    return folder
+
+
+def _context(matrix, work: Path, golden: Path | None = None) -> tuple[CellContext, CellResult, Recorder]:
     cell = matrix.cells[0]
     result = CellResult(cell_id=cell.id, status="complete")
-    return CellContext(cell, matrix, work, Stages(result.stages)), result, Recorder(cell, result, lambda r: None)
+    golden = golden or _golden(matrix, work.parent / "golden")
+    ctx = CellContext(cell, matrix, work, Stages(result.stages), golden_dir=golden, keep_dir=work.parent / "kept")
+    return ctx, result, Recorder(cell, result, lambda r: None)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +92,8 @@ def test_the_registry_is_walked_once_per_model_and_check_in_order(walked):
     assert [(c.check, c.model) for c in result.checks] == [(c, m) for c in CHECKS for m in MODELS]
     assert {c.status for c in result.checks} == {"pass"}, [(c.model, c.check, c.error) for c in result.checks
                                                            if c.status != "pass"]
-    assert set(result.stages) >= {"probe", "train", "default_call", "export", "dynamic_axes", "parity", "cengine"}
+    assert set(result.stages) >= {"probe", "train", "load", "default_call", "export", "dynamic_axes", "golden",
+                                  "parity", "cengine"}
 
 
 def test_signature_family_reads_this_torchs_exporter(walked):
@@ -142,6 +152,37 @@ def test_engine_family_matches_python_ort_and_the_reference_detector(walked):
     assert detection["lines"] > 0 and detection["disagreements"] == 0
 
 
+def test_training_family_trains_here_and_loads_the_golden_checkpoint(walked):
+    ctx, result = walked
+    for model in MODELS:
+        assert Path(_check(result, model, "train").detail["checkpoint"]).is_file()
+        loaded = _check(result, model, "checkpoint_load")
+        assert loaded.detail["sha256"] == ctx.golden().model(model)["sha256"]
+        assert loaded.detail["checkpoint"] == str(ctx.golden().checkpoint(model))
+        # the cell exports the golden checkpoint, not the one it trained itself
+        assert ctx.exported(model).checkpoint == ctx.golden().checkpoint(model)
+
+
+def test_golden_family_compares_this_torch_and_every_artifact_with_the_golden_outputs(walked):
+    ctx, result = walked
+    for model in MODELS:
+        drift = _check(result, model, "torch_drift")
+        cases = ctx.golden().model(model)["cases"]
+        assert drift.figures["cases"] == len(cases) and drift.figures["failed"] == 0
+        assert drift.figures["max_abs_error"] == 0.0  # the same torch as the golden stage: bit for bit
+        golden = _check(result, model, "golden_parity")
+        assert set(golden.detail["artifacts"]) == {"legacy", "dynamo", "auto"}
+        for strategy, record in golden.detail["artifacts"].items():
+            assert record["vs_golden"]["failed"] == 0 and record["diagnosis"] is None
+            assert golden.figures[f"{strategy}_max_abs_error"] <= TOLERANCE["atol"]
+            kept = ctx.keep_dir / strategy
+            assert (kept / f"{model}.onnx").is_file() and (kept / f"{model}.onnx.meta.json").is_file()
+            assert json.loads((kept / f"{model}.golden.json").read_text())["strategy"] == strategy
+            assert (kept / f"{model}.golden.npz").stat().st_size == (ctx.golden().folder / f"{model}.npz").stat().st_size
+    assert any(c["name"].startswith("log-windows") for c in ctx.golden().model("deeplog")["cases"])
+    assert any(c["name"].startswith("log-matrices") for c in ctx.golden().model("mscred")["cases"])
+
+
 def test_warnings_family_fails_on_a_warning_the_matrix_does_not_allow(walked):
     ctx, result = walked
     assert _check(result, "deeplog", "warnings").figures["unexpected"] == 0
@@ -181,8 +222,8 @@ def test_parity_runs_per_model_on_the_strategies_that_made_its_artifacts(walked,
     models = ctx.work / "models"
     layout = tmp_path / "artifacts"
     (layout / "dynamo").mkdir(parents=True)
-    for name in ("deeplog.pth", "mscred.pth"):
-        (layout / name).symlink_to(ctx.work / "train" / name)
+    for name in ("deeplog", "mscred"):
+        (layout / f"{name}.pth").symlink_to(ctx.golden().checkpoint(name))
     (layout / "legacy").symlink_to(models / "legacy")
     for name in ("mscred.onnx", "mscred.onnx.meta.json"):
         (layout / "dynamo" / name).symlink_to(models / "dynamo" / name)
@@ -219,6 +260,35 @@ def test_a_failing_dynamic_axes_bundle_holds_the_input_that_failed_and_replays_i
     doc = {"cells": [{"id": "host", "checks": [{**c.to_dict(), "recorded": True} for c in result.checks]}]}
     html = render_html(_minimal_report(doc))
     assert f"<code>{outcome.replay}</code>" in html and "README.txt" not in html
+
+
+def test_weights_altered_after_the_golden_outputs_fail_golden_parity_naming_model_artifact_and_figures(
+        tmp_path, host_torch):
+    import torch
+
+    from converter import checkpoint
+    from harness.checks import golden as golden_checks
+    from harness.checks import training
+
+    matrix = _matrix(tmp_path, host_torch, models=("deeplog",), strategies=("legacy",))
+    golden = _golden(matrix, tmp_path / "golden")
+    path = Path(json.loads((golden / "manifest.json").read_text())["models"]["deeplog"]["checkpoint"])
+    model, payload = checkpoint.load(path, "deeplog")
+    with torch.no_grad():
+        model.head.bias += 0.05  # after the golden outputs were taken
+    checkpoint.save(path, "deeplog", model, extra=payload["extra"])
+    ctx, _, _ = _context(matrix, tmp_path / "work", golden)
+    loaded = training.checkpoint_load(ModelContext(ctx, "deeplog"))
+    assert loaded.passed is False and "changed since the golden outputs were taken" in loaded.error
+    outcome = golden_checks.golden_parity(ModelContext(ctx, "deeplog"))
+    assert outcome.passed is False
+    assert outcome.error.startswith("1 of 1 deeplog artifacts differ from the golden outputs: legacy (this torch "
+                                    "moved: the artifact agrees with it): legacy random-b1-l1 shape [1, ")
+    assert "max abs error 0.05" in outcome.error
+    assert outcome.figures["legacy_max_abs_error"] == pytest.approx(0.05, rel=1e-3)
+    assert outcome.detail["artifacts"]["legacy"]["vs_torch"]["failed"] == 0  # the export itself is faithful
+    drift = golden_checks.torch_drift(ModelContext(ctx, "deeplog"))
+    assert drift.passed is False and drift.figures["max_abs_error"] == pytest.approx(0.05, rel=1e-3)
 
 
 def _minimal_report(doc):
@@ -259,8 +329,10 @@ def test_a_checkout_without_the_parity_suite_gives_no_evidence_not_a_pass(tmp_pa
     """, checks=["parity"])
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     out = tmp_path / "cells" / "host.json"
+    golden = _golden(load_matrix(matrix_path), tmp_path / "golden")
     ran = subprocess.run([sys.executable, "-m", "harness.cell_runner", "--cell", "host", "--matrix", str(matrix_path),
-                          "--out", str(out), "--work", str(tmp_path / "work")], cwd=checkout, env=env,
+                          "--out", str(out), "--work", str(tmp_path / "work"), "--golden", str(golden),
+                          "--keep", str(tmp_path / "kept")], cwd=checkout, env=env,
                          capture_output=True, text=True, timeout=900, check=False)
     assert ran.returncode == 0, ran.stderr
     (check,) = [c for c in CellResult.read(out).checks if c.check == "parity"]

@@ -32,7 +32,7 @@ def test_a_cell_with_one_of_its_checks_is_no_evidence(workspace, alog_matrix):
     code, out, _ = _judge(workspace, alog_matrix, cells)
     assert code == 2
     assert f"{2 * len(CHECKS) - 1} missing" in out.splitlines()[-1]
-    assert ("ERROR torch-1.13.1 deeplog.default_call: cell torch-1.13.1 finished without recording this check: "
+    assert (f"ERROR torch-1.13.1 deeplog.{CHECKS[1]}: cell torch-1.13.1 finished without recording this check: "
             f"no evidence (and {2 * len(CHECKS) - 2} more checks without evidence)") in out
 
 

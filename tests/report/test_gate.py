@@ -7,8 +7,12 @@ import json
 from report_factory import healthy_world, make_cell
 
 from harness.gate import decide
+from harness.results import CHECKS
 from harness.policy import Policy
 from harness.report import build_report
+
+SLOTS = 2 * len(CHECKS)  # per cell: every check of both models
+HEALTHY_PASSES = 4 * SLOTS - 5 - 6  # the factory's four cells, less 5 accepted failures and 6 skips
 
 XPASS = {("deeplog", "dynamo_export"): dict(status="xpass", error=None, root_cause=None)}
 
@@ -24,7 +28,7 @@ def test_healthy_world_passes_with_the_verdict_line(workspace, alog_matrix):
     code, out, _ = alog_matrix("gate", report)
     assert code == 0
     assert out.strip().splitlines()[-1] == (
-        f"alog-matrix gate: PASS (69 pass, 5 xfail, 6 skip) — report: {workspace.out_dir / 'index.html'}"
+        f"alog-matrix gate: PASS ({HEALTHY_PASSES} pass, 5 xfail, 6 skip) — report: {workspace.out_dir / 'index.html'}"
     )
 
 
@@ -36,7 +40,7 @@ def test_a_failing_check_fails_the_gate_and_names_it(workspace, alog_matrix):
         repro="reports/repro/torch-2.8.0/mscred-parity")})
     code, out, _ = alog_matrix("gate", build(workspace, cells))
     assert code == 1
-    assert "alog-matrix gate: FAIL (68 pass, 1 fail, 5 xfail, 6 skip)" in out
+    assert f"alog-matrix gate: FAIL ({HEALTHY_PASSES - 1} pass, 1 fail, 5 xfail, 6 skip)" in out
     assert ("FAIL torch-2.8.0 mscred.parity: max abs error 3.1e-03 exceeds atol 1e-05 + rtol 1e-04 * |ref| "
             "at batch=3, step=5 (repro: reports/repro/torch-2.8.0/mscred-parity)") in out
 
@@ -45,7 +49,7 @@ def test_a_missing_cell_is_missing_evidence(workspace, alog_matrix):
     code, out, _ = alog_matrix("gate", build(workspace, healthy_world()[:3]))
     assert code == 2
     assert "alog-matrix gate: ERROR" in out
-    assert "20 missing" in out
+    assert f"{SLOTS} missing" in out
     assert "ERROR torch-2.13.0: no result file for cell torch-2.13.0" in out
 
 
@@ -62,7 +66,7 @@ def test_a_cell_the_harness_errored_on_is_missing_evidence(workspace, alog_matri
             "dependencies") in out
     assert ("ERROR torch-2.13.0: the harness stopped this cell: the cell runner exited with code 1 during stage train "
             "… ImportError: pyarrow requires NumPy 2.0 or newer, found 1.26.4") in out
-    assert "39 error" in out  # both stopped cells' unreached slots: shown, yet no converter failure (exit 2, not 1)
+    assert f"{2 * SLOTS - 1} error" in out  # both stopped cells' unreached slots: shown, yet no converter failure (exit 2, not 1)
 
 
 def test_an_unreadable_cell_file_is_missing_evidence(workspace, alog_matrix):
@@ -122,8 +126,9 @@ def test_a_crashed_cell_fails_with_one_message(workspace, alog_matrix):
                          output_tail="Fatal Python error: Segmentation fault\n  File \"torch/onnx/utils.py\", line 1612")
     code, out, _ = alog_matrix("gate", build(workspace, cells))
     assert code == 1
-    assert "18 crash" in out
-    assert "CRASH torch-2.8.0: 18 checks never ran: cell torch-2.8.0 crashed (SIGSEGV) before this check ran" in out
+    assert f"{SLOTS - 2} crash" in out
+    assert (f"CRASH torch-2.8.0: {SLOTS - 2} checks never ran: cell torch-2.8.0 crashed (SIGSEGV) before this check "
+            "ran") in out
 
 
 def test_xpass_is_an_actionable_alert_by_default(workspace, alog_matrix):
@@ -131,7 +136,7 @@ def test_xpass_is_an_actionable_alert_by_default(workspace, alog_matrix):
     cells[1] = make_cell("torch-2.8.0", XPASS)
     code, out, _ = alog_matrix("gate", build(workspace, cells))
     assert code == 0
-    assert "alog-matrix gate: PASS (69 pass, 4 xfail, 1 xpass alert, 6 skip)" in out
+    assert f"alog-matrix gate: PASS ({HEALTHY_PASSES} pass, 4 xfail, 1 xpass alert, 6 skip)" in out
     assert ("ALERT dynamo export now succeeds for DeepLog on torch 2.8.0: the TorchScript fallback may no longer "
             "be needed there; confirm, then remove the expectation for deeplog.dynamo_export from cell torch-2.8.0") in out
 
@@ -191,7 +196,7 @@ def test_the_alog_matrix_command_end_to_end(workspace):
 
     built = alog_matrix("report", "--cells-dir", workspace.cells_dir, "--matrix", workspace.matrix_path, "--out", workspace.out_dir)
     assert built.returncode == 0, built.stderr
-    assert built.stdout.startswith("alog-matrix gate: PASS (69 pass, 5 xfail, 6 skip)")
+    assert built.stdout.startswith(f"alog-matrix gate: PASS ({HEALTHY_PASSES} pass, 5 xfail, 6 skip)")
     judged = alog_matrix("gate", workspace.out_dir / "matrix.json", "--matrix", workspace.matrix_path)
     assert judged.returncode == 0 and judged.stdout.strip().startswith("alog-matrix gate: PASS")
     (workspace.cells_dir / "torch-2.9.1.json").unlink()
