@@ -5,9 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Process exit codes; documented in the usage text (src/main.c). */
+/* Process exit codes besides 0; documented in the usage text (src/main.c). */
 enum {
-    EXIT_OK_ = 0,
     EXIT_USAGE = 2,   /* bad or missing command-line arguments */
     EXIT_INPUT = 3,   /* bad model, metadata, vocab, NPY or log input */
     EXIT_RUNTIME = 4, /* ONNX Runtime missing, too old, or failing to run */
