@@ -320,7 +320,7 @@ static int flush(DeepLog *d, Pending *p, WindowCache *c, long top_g, int format,
     return 0;
 }
 
-int detect_stream(DeepLog *d, const DetectOptions *o, FILE *in, FILE *out, Err *err)
+int detect_stream(DeepLog *d, const DetectOptions *o, LineReader *in, FILE *out, Err *err)
 {
     long top_g = o->top_g >= 0 ? o->top_g : d->meta.top_g;
     size_t L = (size_t)d->seq_len, B = (size_t)o->batch;
@@ -328,9 +328,8 @@ int detect_stream(DeepLog *d, const DetectOptions *o, FILE *in, FILE *out, Err *
     WindowCache cache;
     long *hist = malloc(L * sizeof *hist); /* ring of the last L keys */
     int64_t *window = malloc(L * sizeof *window);
-    char *line = NULL, *norm = NULL;
-    size_t cap = 0, norm_cap = 0, hist_head = 0, hist_count = 0;
-    unsigned long long lineno = 0;
+    char *norm = NULL;
+    size_t norm_cap = 0, hist_head = 0, hist_count = 0;
     int rc = -1;
     size_t wbytes;
     if (cache_init(&cache, o->cache, L, (size_t)d->vocab_size, B, err) != 0) {
@@ -349,33 +348,26 @@ int detect_stream(DeepLog *d, const DetectOptions *o, FILE *in, FILE *out, Err *
         goto done;
     }
     for (;;) {
-        errno = 0;
-        ssize_t got = getline(&line, &cap, in);
-        if (got < 0) {
-            if (ferror(in)) {
-                err_set(err, errno == ENOMEM ? EXIT_RUNTIME : EXIT_INPUT, "cannot read the log: %s",
-                        strerror(errno ? errno : EIO));
-                goto done;
-            }
+        const char *line;
+        size_t n;
+        int got = reader_next(in, &line, &n, err);
+        if (got < 0)
+            goto done;
+        if (got == 0)
             break;
-        }
-        lineno++;
-        size_t n = (size_t)got;
         if (is_blank(line, n))
             continue;
-        Record r = {lineno, -1, -1, -1, R_UNKNOWN};
+        Record r = {in->line, -1, -1, -1, R_UNKNOWN};
         const char *content;
         size_t clen;
         if (split_content(line, n, d->meta.header_fields, &content, &clen) == 0) {
             if (clen > norm_cap) {
                 /* clean_text may grow invalid bytes into U+FFFD: up to 3 bytes each. */
-                if (clen > SIZE_MAX / 3) {
-                    err_set(err, EXIT_INPUT, "line %llu is too long", lineno);
-                    goto done;
-                }
-                char *nn = realloc(norm, 3 * clen);
+                char *nn = clen <= SIZE_MAX / 3 ? realloc(norm, 3 * clen) : NULL;
                 if (!nn) {
-                    err_set(err, EXIT_RUNTIME, "out of memory (line %llu is %zu bytes)", lineno, n);
+                    char detail[96];
+                    snprintf(detail, sizeof detail, " (no room to clean its %zu bytes)", n);
+                    reader_fail(in, ENOMEM, detail, err);
                     goto done;
                 }
                 norm = nn;
@@ -424,7 +416,6 @@ int detect_stream(DeepLog *d, const DetectOptions *o, FILE *in, FILE *out, Err *
     }
     rc = 0;
 done:
-    free(line);
     free(norm);
     free(hist);
     free(window);

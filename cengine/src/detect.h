@@ -8,6 +8,7 @@
 #include "match.h"
 #include "meta.h"
 #include "model.h"
+#include "reader.h"
 #include "vocab.h"
 
 typedef struct {
@@ -33,7 +34,7 @@ int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, int threads, Er
 void deeplog_close(DeepLog *d);
 
 /* Read lines from in, write one verdict per non-blank line to out. */
-int detect_stream(DeepLog *d, const DetectOptions *o, FILE *in, FILE *out, Err *err);
+int detect_stream(DeepLog *d, const DetectOptions *o, LineReader *in, FILE *out, Err *err);
 
 /* Time iterations Runs of batch windows: the whole engine batch step vs OrtApi::Run alone.
  * Prints one JSON object to out. */

@@ -1,10 +1,12 @@
 /* inference_engine: DeepLog detection, NPY parity runs and model info on ONNX Runtime's C API. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "detect.h"
 #include "info.h"
@@ -36,7 +38,8 @@ static const char USAGE[] =
     "  --ort-lib PATH ONNX Runtime library to load; else $ORT_LIB; else the onnxruntime package\n"
     "                 of the python3 on PATH (C API %d: ONNX Runtime >= 1.%d)\n"
     "\n"
-    "exit codes: 0 ok, 2 usage error, 3 bad input (model, metadata, vocab, NPY, log),\n"
+    "exit codes: 0 ok, 2 usage error, 3 bad input (model, metadata, vocab, NPY, log; a log that\n"
+    "            cannot be read, or holds a line too long for memory, names the line),\n"
     "            4 ONNX Runtime missing/too old/failed, 5 cannot write output\n";
 
 typedef struct {
@@ -177,19 +180,20 @@ int main(int argc, char **argv)
     }
 
     /* Detection input: open it before the (slow) model load so a bad path fails fast. */
-    FILE *log = NULL;
+    int log_fd = -1;
     if (mode == M_DETECT) {
         const char *lp = a.log ? a.log : "-";
         if (strcmp(lp, "-") == 0) {
-            log = stdin;
+            log_fd = STDIN_FILENO;
         } else {
             struct stat st;
-            if (stat(lp, &st) == 0 && S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "inference_engine: log %s is a directory\n", lp);
+            if ((log_fd = open(lp, O_RDONLY | O_CLOEXEC)) < 0) {
+                fprintf(stderr, "inference_engine: cannot open log %s: %s\n", lp, strerror(errno));
                 return EXIT_INPUT;
             }
-            if (!(log = fopen(lp, "rb"))) {
-                fprintf(stderr, "inference_engine: cannot open log %s: %s\n", lp, strerror(errno));
+            if (fstat(log_fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "inference_engine: log %s is a directory\n", lp);
+                close(log_fd);
                 return EXIT_INPUT;
             }
         }
@@ -200,8 +204,8 @@ int main(int argc, char **argv)
     OrtCtx ctx;
     int rc = 0;
     if (ort_load(&lib, a.ort_lib, &err) != 0 || ort_ctx_init(&ctx, &lib, &err) != 0) {
-        if (log && log != stdin)
-            fclose(log);
+        if (log_fd > STDIN_FILENO)
+            close(log_fd);
         return fail(&err);
     }
     static char outbuf[1 << 20];
@@ -219,15 +223,21 @@ int main(int argc, char **argv)
             rc = fail(&err);
         } else {
             DetectOptions o = {top_g, format, batch, !a.no_cache};
-            int r = mode == M_BENCH ? deeplog_bench(&d, bench, batch, stdout, &err)
-                                    : detect_stream(&d, &o, log, stdout, &err);
+            LineReader in;
+            int r;
+            if (mode == M_BENCH) {
+                r = deeplog_bench(&d, bench, batch, stdout, &err);
+            } else if ((r = reader_init(&in, log_fd, &err)) == 0) {
+                r = detect_stream(&d, &o, &in, stdout, &err);
+                reader_free(&in);
+            }
             if (r != 0)
                 rc = fail(&err);
             deeplog_close(&d);
         }
     }
-    if (log && log != stdin)
-        fclose(log);
+    if (log_fd > STDIN_FILENO)
+        close(log_fd);
     ort_ctx_free(&ctx);
     if (fflush(stdout) != 0 && rc == 0) {
         fprintf(stderr, "inference_engine: cannot write the output: %s\n", strerror(errno));

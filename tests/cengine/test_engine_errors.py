@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -174,6 +175,62 @@ def test_bad_model_dirs(engine, copy_dir, loghub, case):
 def test_bad_log_paths(engine, hdfs_dir, tmp_path):
     expect(engine.run(hdfs_dir, "--log", tmp_path / "missing.log"), INPUT, "cannot open log")
     expect(engine.run(hdfs_dir, "--log", tmp_path), INPUT, "is a directory")
+
+
+# --- reading the log ---------------------------------------------------------------------------------------
+
+def test_read_error_is_bad_input_with_its_line_number(engine, hdfs_dir, tmp_path):
+    """A standard input that cannot be read (a directory's descriptor: read() fails with EISDIR) is
+    exit 3 naming the line, not an empty successful run."""
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        result = engine.run(hdfs_dir, "--log", "-", stdin=fd)
+    finally:
+        os.close(fd)
+    expect(result, INPUT, "cannot read the log at line 1: Is a directory")
+    assert result.stdout == b""
+
+
+def limit_address_space(limit: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@pytest.fixture(scope="module")
+def address_space_floor(release_engine, hdfs_dir, loghub) -> int:
+    """The smallest RLIMIT_AS (to 16 MiB) under which the release engine runs a normal detection."""
+    cmd = [str(release_engine.path), str(hdfs_dir), "--log", str(loghub / "HDFS_2k.log"),
+           "--ort-lib", str(release_engine.ort_lib)]
+
+    def runs(limit: int) -> bool:
+        return subprocess.run(cmd, capture_output=True, preexec_fn=limit_address_space(limit)).returncode == 0
+
+    low, high = 16 << 20, 8 << 30
+    assert runs(high), "the engine does not run under an 8 GiB address space limit"
+    while high - low > 16 << 20:
+        middle = (low + high) // 2
+        low, high = (low, middle) if runs(middle) else (middle, high)
+    return high
+
+
+@pytest.mark.parametrize("size, detail", [(1 << 30, "(the line is longer than"),
+                                          (64 << 20, "(no room to clean its ")])
+def test_a_line_too_long_for_memory_is_bad_input(release_engine, hdfs_dir, loghub, tmp_path, address_space_floor,
+                                                 size, detail):
+    """Line 11 holds a real header and then `size` NUL bytes, under an address space limit 256 MiB
+    above what a normal run needs: a 1 GiB line cannot be buffered, a 64 MiB one is buffered but
+    cannot be cleaned (3 bytes per input byte). Both are exit 3 naming line 11, not a silent end
+    of input (exit 0 with the first ten verdicts) nor an "out of memory" runtime failure.
+    (Release build only: the sanitizers reserve terabytes of address space.)"""
+    real = (loghub / "HDFS_2k.log").read_bytes().split(b"\n")
+    log = tmp_path / "huge.log"
+    with open(log, "wb") as f:
+        f.write(b"\n".join(real[:10]) + b"\n" + b" ".join(real[10].split()[:5]) + b" ")
+        f.truncate(f.tell() + size)  # NUL bytes, as a sparse file: no disk space used
+        f.seek(0, os.SEEK_END)
+        f.write(b"\n" + real[11] + b"\n")
+    result = release_engine.run(hdfs_dir, "--log", log,
+                                preexec_fn=limit_address_space(address_space_floor + (256 << 20)))
+    expect(result, INPUT, "cannot read the log at line 11: Cannot allocate memory", detail)
 
 
 def test_output_that_cannot_be_written(engine, hdfs_dir, loghub):

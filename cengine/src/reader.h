@@ -1,0 +1,32 @@
+/* Log lines from a file descriptor, read with read(2) into a buffer of our own, so that every
+ * failure (an I/O error, a line too long to hold in memory) is reported with its line number
+ * instead of looking like the end of the input. */
+#ifndef CENGINE_READER_H
+#define CENGINE_READER_H
+
+#include "common.h"
+
+typedef struct {
+    int fd;
+    int live;                 /* not a regular file: input arrives over time */
+    int eof;
+    char *buf;
+    size_t cap, start, end;   /* buffered bytes are buf[start, end) */
+    size_t scan;              /* buf[start, scan) is known to hold no '\n' */
+    unsigned long long line;  /* number of the last line handed out */
+} LineReader;
+
+/* Start reading fd (not owned: the caller closes it). Fails only on out of memory. */
+int reader_init(LineReader *r, int fd, Err *err);
+void reader_free(LineReader *r);
+
+/* The next line, without its '\n' (the last line of the input may lack one): 1 with *line and
+ * *len set (valid until the next call), 0 at the end of the input, -1 on a read error or when
+ * the line does not fit in memory: err is then EXIT_INPUT "cannot read the log at line N: ...". */
+int reader_next(LineReader *r, const char **line, size_t *len, Err *err);
+
+/* Report a failure to handle the line just handed out (e.g. no memory to clean it) as a read
+ * error of that line. */
+void reader_fail(const LineReader *r, int errnum, const char *detail, Err *err);
+
+#endif
