@@ -288,8 +288,9 @@ static int push_record(Pending *p, Record r, Err *err)
     return 0;
 }
 
-/* Run the pending windows, rank every pending record and write them out in line order. */
-static int flush(DeepLog *d, Pending *p, WindowCache *c, long top_g, int format, FILE *out, Err *err)
+/* Run the pending windows, rank every pending record and write them out in line order; for a
+ * live input, hand them on at once (the output is otherwise fully buffered). */
+static int flush(DeepLog *d, Pending *p, WindowCache *c, long top_g, int format, int live, FILE *out, Err *err)
 {
     size_t V = (size_t)d->vocab_size;
     if (p->nwin) {
@@ -313,7 +314,7 @@ static int flush(DeepLog *d, Pending *p, WindowCache *c, long top_g, int format,
     p->nwin = 0;
     if (!c->enabled)
         cache_clear(c);
-    if (ferror(out)) {
+    if ((live && fflush(out) != 0) || ferror(out)) {
         err_set(err, EXIT_OUTPUT, "cannot write the output: %s", strerror(errno));
         return -1;
     }
@@ -348,6 +349,9 @@ int detect_stream(DeepLog *d, const DetectOptions *o, LineReader *in, FILE *out,
         goto done;
     }
     for (;;) {
+        /* A live input (tail -f | engine): score what waits as soon as no more input is ready. */
+        if (p.nrec && reader_idle(in) && flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
+            goto done;
         const char *line;
         size_t n;
         int got = reader_next(in, &line, &n, err);
@@ -386,7 +390,7 @@ int detect_stream(DeepLog *d, const DetectOptions *o, LineReader *in, FILE *out,
                 int fresh;
                 long e = cache_entry(&cache, window, &fresh);
                 if (e < 0) { /* cache full: settle everything pending, then start afresh */
-                    if (flush(d, &p, &cache, top_g, o->format, out, err) != 0)
+                    if (flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
                         goto done;
                     cache_clear(&cache);
                     e = cache_entry(&cache, window, &fresh);
@@ -405,10 +409,10 @@ int detect_stream(DeepLog *d, const DetectOptions *o, LineReader *in, FILE *out,
         }
         if (push_record(&p, r, err) != 0)
             goto done;
-        if (p.nwin == B && flush(d, &p, &cache, top_g, o->format, out, err) != 0)
+        if (p.nwin == B && flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
             goto done;
     }
-    if (flush(d, &p, &cache, top_g, o->format, out, err) != 0)
+    if (flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
         goto done;
     if (fflush(out) != 0 || ferror(out)) {
         err_set(err, EXIT_OUTPUT, "cannot write the output: %s", strerror(errno));

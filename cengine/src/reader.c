@@ -98,3 +98,11 @@ int reader_next(LineReader *r, const char **line, size_t *len, Err *err)
         }
     }
 }
+
+int reader_idle(const LineReader *r)
+{
+    if (!r->live || r->eof || memchr(r->buf + r->scan, '\n', r->end - r->scan))
+        return 0;
+    struct pollfd p = {r->fd, POLLIN, 0};
+    return poll(&p, 1, 0) == 0;
+}

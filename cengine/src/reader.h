@@ -1,6 +1,7 @@
 /* Log lines from a file descriptor, read with read(2) into a buffer of our own, so that every
  * failure (an I/O error, a line too long to hold in memory) is reported with its line number
- * instead of looking like the end of the input. */
+ * instead of looking like the end of the input, and so that a live input (pipe, terminal,
+ * socket) can be asked whether more is ready without blocking. */
 #ifndef CENGINE_READER_H
 #define CENGINE_READER_H
 
@@ -24,6 +25,11 @@ void reader_free(LineReader *r);
  * *len set (valid until the next call), 0 at the end of the input, -1 on a read error or when
  * the line does not fit in memory: err is then EXIT_INPUT "cannot read the log at line N: ...". */
 int reader_next(LineReader *r, const char **line, size_t *len, Err *err);
+
+/* 1 if reader_next would wait: the input is live, no whole line is buffered, and nothing can be
+ * read from the descriptor right now. */
+int reader_idle(const LineReader *r);
+
 
 /* Report a failure to handle the line just handed out (e.g. no memory to clean it) as a read
  * error of that line. */

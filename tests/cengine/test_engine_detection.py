@@ -5,7 +5,10 @@ stress the matcher (wildcards, whitespace, invalid UTF-8)."""
 from __future__ import annotations
 
 import json
+import os
+import selectors
 import shutil
+import subprocess
 from collections import Counter
 
 import pytest
@@ -73,6 +76,50 @@ def test_stdin_and_text_format(release_engine, hdfs_dir, loghub):
         assert fields[0] == str(record["line"]) and fields[1] == record["verdict"] and fields[2] == record["reason"]
         assert fields[3] == f"template={record['template'] if record['template'] is not None else '-'}"
         assert fields[4] == f"rank={record['rank'] if record['rank'] is not None else '-'}"
+
+
+VERDICT_WAIT = 60  # seconds to wait for one verdict: generous, this is not a timing check
+
+
+@pytest.mark.parametrize("options", [[], ["--batch", "1"], ["--no-cache"]], ids=["default", "batch-1", "no-cache"])
+def test_live_pipe_gets_each_verdict_while_the_pipe_is_open(engine, hdfs_dir, loghub, tmp_path, options):
+    """`tail -f app.log | inference_engine MODEL_DIR`: a real log written into a pipe line by line;
+    each non-blank line's verdict must come out before the next line is written (whatever the
+    batch size), and the whole output must equal the file-mode output and the reference."""
+    real = (loghub / "HDFS_2k.log").read_bytes().split(b"\n")[:40]
+    lines = real[:15] + [b"", b"   ", b"no such template"] + real[15:]
+    proc = subprocess.Popen([str(engine.path), str(hdfs_dir), "--log", "-", "--ort-lib", str(engine.ort_lib),
+                             *options], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **engine.env})
+    streamed, pending = [], b""
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            for number, line in enumerate(lines, start=1):
+                proc.stdin.write(line + b"\n")
+                proc.stdin.flush()
+                if not line.strip():
+                    continue
+                while b"\n" not in pending:
+                    assert selector.select(timeout=VERDICT_WAIT), \
+                        f"no verdict for line {number} within {VERDICT_WAIT} s while the pipe was open"
+                    chunk = os.read(proc.stdout.fileno(), 1 << 16)
+                    assert chunk, f"the engine closed its output before line {number}: {proc.stderr.read()!r}"
+                    pending += chunk
+                verdict, pending = pending.split(b"\n", 1)
+                assert pending == b"", f"more than one verdict after line {number}"
+                streamed.append(json.loads(verdict))
+                assert streamed[-1]["line"] == number
+        proc.stdin.close()
+        rest, stderr = proc.stdout.read(), proc.stderr.read()
+        assert proc.wait(timeout=VERDICT_WAIT) == 0 and stderr == b"" and rest == b"", (proc.returncode, stderr)
+    finally:
+        proc.kill()
+        proc.wait()
+    log = tmp_path / "live.log"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    assert streamed == verdicts(engine.run(hdfs_dir, "--log", log, *options)) == detect_file(log, hdfs_dir)
+    assert {r["reason"] for r in streamed} >= {"warmup", "unknown_template", "in_top_g"}
 
 
 def test_through_the_wrapper(hdfs_dir, loghub):
