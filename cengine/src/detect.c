@@ -33,7 +33,7 @@ static long find_io(const IoSpec *s, size_t n, const char *name)
     return -1;
 }
 
-int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, int threads, Err *err)
+int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionConfig *cfg, Err *err)
 {
     memset(d, 0, sizeof *d);
     if (!is_dir(dir)) {
@@ -50,7 +50,7 @@ int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, int threads, Er
     }
     if (meta_load(meta, &d->meta, err) != 0 || meta_require_deeplog(&d->meta, meta, err) != 0 ||
         vocab_load(vocab, &d->vocab, err) != 0 || matcher_build(&d->matcher, &d->vocab, err) != 0 ||
-        model_open(&d->model, ctx, onnx, threads, err) != 0)
+        model_open(&d->model, ctx, onnx, cfg, err) != 0)
         goto done;
     d->seq_len = d->meta.seq_len;
     d->vocab_size = d->meta.vocab_size;

@@ -30,7 +30,7 @@ typedef struct {
 } DetectOptions;
 
 /* Load MODEL_DIR/{deeplog.onnx, deeplog.onnx.meta.json, vocab.json} and cross-check them. */
-int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, int threads, Err *err);
+int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionConfig *cfg, Err *err);
 void deeplog_close(DeepLog *d);
 
 /* Read lines from in, write one verdict per non-blank line to out. */

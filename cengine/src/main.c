@@ -19,16 +19,17 @@
 static const char USAGE[] =
     "usage:\n"
     "  inference_engine MODEL_DIR [--log FILE|-] [--top-g N] [--format jsonl|text] [--batch N]\n"
-    "                   [--no-cache] [--threads N] [--ort-lib PATH]\n"
+    "                   [--no-cache] [--threads N] [--opt-level LEVEL] [--ort-lib PATH]\n"
     "      detect anomalies in a raw log (default: stdin) with MODEL_DIR/{deeplog.onnx,\n"
     "      deeplog.onnx.meta.json,vocab.json}; one verdict per non-blank line:\n"
     "      {\"line\": n, \"template\": k|null, \"verdict\": \"normal\"|\"anomaly\",\n"
     "       \"reason\": \"warmup\"|\"in_top_g\"|\"not_in_top_g\"|\"unknown_template\", \"rank\": r|null}\n"
-    "  inference_engine --model FILE.onnx --input X.npy --output Y.npy [--threads N] [--ort-lib PATH]\n"
+    "  inference_engine --model FILE.onnx --input X.npy --output Y.npy [--threads N] [--opt-level LEVEL]\n"
+    "                   [--ort-lib PATH]\n"
     "      run a single-input model on an NPY tensor and write its first output as NPY\n"
-    "  inference_engine --info MODEL_DIR|FILE.onnx [--ort-lib PATH]\n"
+    "  inference_engine --info MODEL_DIR|FILE.onnx [--opt-level LEVEL] [--ort-lib PATH]\n"
     "      print inputs, outputs, opset and metadata\n"
-    "  inference_engine MODEL_DIR --bench N [--batch B] [--threads N] [--ort-lib PATH]\n"
+    "  inference_engine MODEL_DIR --bench N [--batch B] [--threads N] [--opt-level LEVEL] [--ort-lib PATH]\n"
     "      time N Run calls of B windows: whole engine step vs OrtApi::Run alone (JSON)\n"
     "\n"
     "options:\n"
@@ -37,6 +38,8 @@ static const char USAGE[] =
     "                 out, as soon as no more input is ready (tail -f app.log | inference_engine DIR)\n"
     "  --no-cache     run every window, even one seen before (default: each distinct window once)\n"
     "  --threads N    ONNX Runtime intra-op threads (default 1)\n"
+    "  --opt-level L  ONNX Runtime graph optimizations: disabled, basic, extended or all (default all,\n"
+    "                 ONNX Runtime's own default)\n"
     "  --ort-lib PATH ONNX Runtime library to load; else $ORT_LIB; else the onnxruntime package\n"
     "                 of the python3 on PATH (C API %d: ONNX Runtime >= 1.%d)\n"
     "\n"
@@ -46,7 +49,7 @@ static const char USAGE[] =
 
 typedef struct {
     const char *model_dir, *log, *format, *ort_lib, *model, *input, *output, *info;
-    const char *top_g, *threads, *batch, *bench;
+    const char *top_g, *threads, *batch, *bench, *opt_level;
     int no_cache;
 } Args;
 
@@ -70,7 +73,7 @@ static int parse_args(int argc, char **argv, Args *a)
         {"--input", offsetof(Args, input)},     {"--output", offsetof(Args, output)},
         {"--info", offsetof(Args, info)},       {"--top-g", offsetof(Args, top_g)},
         {"--threads", offsetof(Args, threads)}, {"--batch", offsetof(Args, batch)},
-        {"--bench", offsetof(Args, bench)},
+        {"--bench", offsetof(Args, bench)},     {"--opt-level", offsetof(Args, opt_level)},
     };
     memset(a, 0, sizeof *a);
     for (int i = 1; i < argc; i++) {
@@ -155,6 +158,20 @@ int main(int argc, char **argv)
     if (int_opt(a.top_g, "--top-g", 0, 100000000, -1, &top_g) || int_opt(a.threads, "--threads", 1, 1024, 1, &threads) ||
         int_opt(a.batch, "--batch", 1, 1 << 20, 256, &batch) || int_opt(a.bench, "--bench", 1, 100000000, 0, &bench))
         return EXIT_USAGE;
+    static const struct {
+        const char *name;
+        GraphOptimizationLevel level;
+    } LEVELS[] = {{"disabled", ORT_DISABLE_ALL}, {"basic", ORT_ENABLE_BASIC}, {"extended", ORT_ENABLE_EXTENDED},
+                  {"all", ORT_ENABLE_ALL}};
+    SessionConfig cfg = {(int)threads, ORT_ENABLE_ALL};
+    if (a.opt_level) {
+        size_t k = 0;
+        while (k < sizeof LEVELS / sizeof LEVELS[0] && strcmp(a.opt_level, LEVELS[k].name) != 0)
+            k++;
+        if (k == sizeof LEVELS / sizeof LEVELS[0])
+            return usage_error("--opt-level must be disabled, basic, extended or all, got '%.60s'", a.opt_level);
+        cfg.opt_level = LEVELS[k].level;
+    }
     int format = FORMAT_JSONL;
     if (a.format && strcmp(a.format, "jsonl") != 0) {
         if (strcmp(a.format, "text") != 0)
@@ -165,7 +182,7 @@ int main(int argc, char **argv)
     enum { M_DETECT, M_PARITY, M_INFO, M_BENCH } mode;
     if (a.info) {
         if (a.model_dir || a.model || a.input || a.output || a.log || a.bench || a.no_cache)
-            return usage_error("%s takes only a path (and --ort-lib)", "--info");
+            return usage_error("%s takes only a path (and --opt-level, --ort-lib)", "--info");
         mode = M_INFO;
     } else if (a.model || a.input || a.output) {
         if (!a.model || !a.input || !a.output)
@@ -214,14 +231,14 @@ int main(int argc, char **argv)
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 
     if (mode == M_INFO) {
-        if (info_run(&lib, &ctx, a.info, stdout, &err) != 0)
+        if (info_run(&lib, &ctx, a.info, &cfg, stdout, &err) != 0)
             rc = fail(&err);
     } else if (mode == M_PARITY) {
-        if (parity_run(&ctx, a.model, a.input, a.output, (int)threads, &err) != 0)
+        if (parity_run(&ctx, a.model, a.input, a.output, &cfg, &err) != 0)
             rc = fail(&err);
     } else {
         DeepLog d;
-        if (deeplog_open(&d, &ctx, a.model_dir, (int)threads, &err) != 0) {
+        if (deeplog_open(&d, &ctx, a.model_dir, &cfg, &err) != 0) {
             rc = fail(&err);
         } else {
             DetectOptions o = {top_g, format, batch, !a.no_cache};

@@ -118,8 +118,8 @@ static int write_npy_atomic(const char *path, int type, const int64_t *dims, siz
     return 0;
 }
 
-int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, const char *out_npy, int threads,
-               Err *err)
+int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, const char *out_npy,
+               const SessionConfig *cfg, Err *err)
 {
     const OrtApi *api = ctx->api;
     Model m;
@@ -128,7 +128,7 @@ int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, co
     OrtValue *out = NULL;
     OrtTensorTypeAndShapeInfo *ti = NULL;
     int rc = -1;
-    if (model_open(&m, ctx, model_path, threads, err) != 0)
+    if (model_open(&m, ctx, model_path, cfg, err) != 0)
         return -1;
     if (m.n_in != 1 || m.n_out < 1) {
         err_set(err, EXIT_INPUT, "%s has %zu inputs and %zu outputs; parity mode feeds one input", model_path, m.n_in,

@@ -127,6 +127,7 @@ def test_through_the_wrapper(hdfs_dir, loghub):
 
     log = loghub / "HDFS_2k.log"
     assert run_detect(hdfs_dir, log, top_g=5) == detect_file(log, hdfs_dir, top_g=5)
+    assert run_detect(hdfs_dir, log, opt_level="disabled") == detect_file(log, hdfs_dir)
 
 
 def test_awkward_but_valid_logs(engine, hdfs_dir, loghub, tmp_path):

@@ -34,6 +34,8 @@ def expect(result, code: int, *fragments: str) -> None:
     (["DIR", "--format", "xml"], "--format must be jsonl or text"),
     (["DIR", "--batch", "0"], "--batch must be an integer"),
     (["DIR", "--threads", "0"], "--threads must be an integer"),
+    (["DIR", "--opt-level", "fast"], "--opt-level must be disabled, basic, extended or all, got 'fast'"),
+    (["--model", "m.onnx", "--input", "x.npy", "--output", "y.npy", "--opt-level", "99"], "--opt-level must be"),
     (["DIR", "--log"], "option --log needs a value"),
     (["DIR", "OTHER"], "unexpected argument OTHER"),
     (["DIR", "--log", "a", "--log", "b"], "given twice"),
