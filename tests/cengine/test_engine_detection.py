@@ -9,6 +9,7 @@ import os
 import selectors
 import shutil
 import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -147,6 +148,44 @@ def test_awkward_but_valid_logs(engine, hdfs_dir, loghub, tmp_path):
     numbers = [r["line"] for r in got]
     assert 13 not in numbers and 14 not in numbers, "blank lines are skipped"
     assert numbers[-1] == len(lines)
+
+
+@pytest.fixture(scope="module")
+def nul_model(loghub, tmp_path_factory):
+    """A real OpenSSH log with NUL bytes injected into constant words and into process names, parsed
+    with --format raw, trained briefly and converted with the project's own commands, so that its
+    vocab.json holds templates with NULs (written as \\u0000)."""
+    work = tmp_path_factory.mktemp("nul")
+    lines = (loghub / "OpenSSH_2k.log").read_bytes().split(b"\n")[:400]
+    for i, line in enumerate(lines):
+        line = line.replace(b"Invalid user", b"Invalid\x00user").replace(b"Failed password", b"Failed password\x00")
+        lines[i] = line.replace(b"sshd[", b"ss\x00hd[", 1) if i % 7 == 3 else line
+    log = work / "nul.log"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    steps = [
+        ["parse", "--log", log, "--out", work / "parsed.parquet", "--format", "raw"],
+        ["build-deeplog", "--parsed", work / "parsed.parquet", "--out-dir", work / "d", "--window", "5"],
+        ["deeplog-train", "--seq", work / "d/sequences.parquet", "--vocab", work / "d/vocab.json",
+         "--out", work / "d/deeplog.pth", "--epochs", "1", "--hidden", "16", "--layers", "1"],
+        ["convert-onnx", "--deeplog-model", work / "d/deeplog.pth", "--vocab", work / "d/vocab.json",
+         "--output-dir", work / "model"],
+    ]
+    for step in steps:
+        done = subprocess.run([sys.executable, "-m", "converter.cli", *map(str, step)], capture_output=True, text=True)
+        assert done.returncode == 0, f"alog-detect {step[0]} failed: {done.stderr.strip()}"
+    return log, work / "model"
+
+
+def test_templates_holding_nul_bytes(engine, nul_model):
+    """A template holding a NUL is carried through whole (cJSON's own strings end at it): the engine
+    matches lines against the full template, as the reference does."""
+    log, directory = nul_model
+    vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+    with_nul = {int(k) for k, t in vocab.items() if "\x00" in t}
+    assert with_nul, "the parse kept no NUL in any template"
+    got = verdicts(engine.run(directory, "--log", log))
+    assert got == detect_file(log, directory)
+    assert sum(r["template"] in with_nul for r in got) > 50, "few lines matched a template holding a NUL"
 
 
 def test_empty_and_blank_logs_give_no_output(engine, hdfs_dir, tmp_path):

@@ -157,6 +157,9 @@ MODEL_CASES = {
                                                                          for i, t in vocab_of(d).items()}), d),
                            "is not an index"),
     "vocab value not text": (lambda d: then(write_json(d / "vocab.json", {**vocab_of(d), "0": 7}), d), "not a string"),
+    "vocab key with a NUL": (lambda d: then(write_json(d / "vocab.json", {("0\x00" if i == "0" else i): t
+                                                                          for i, t in vocab_of(d).items()}), d),
+                             "is not an index"),
     "vocab not utf-8": (lambda d: then((d / "vocab.json").write_bytes(
         (d / "vocab.json").read_bytes().replace(b'"0": "', b'"0": "\xff', 1)), d), "not valid UTF-8"),
     "vocab longer than meta": (lambda d: then(write_json(d / "vocab.json", grown_vocab(d)), d),
