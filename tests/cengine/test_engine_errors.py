@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -320,6 +321,22 @@ def test_tensor_mode_bad_model_and_unwritable_output(engine, hdfs_dir, tmp_path)
                       tmp_path / "y.npy"), INPUT, "cannot load model")
     expect(engine.run("--model", hdfs_dir / "deeplog.onnx", "--input", tmp_path / "x.npy", "--output",
                       tmp_path / "no" / "y.npy"), OUTPUT, "cannot create")
+
+
+def test_tensor_mode_output_onto_a_device_is_written_in_place(engine, hdfs_dir, tmp_path):
+    """--output naming a device (a private node of /dev/full's device numbers) is written in place:
+    ENOSPC is exit 5 with one line, and the node stays a character device. Renaming a temporary
+    file over it, as every output used to be written, replaced /dev/full itself with a regular file."""
+    np.save(tmp_path / "x.npy", np.zeros((2, 10), np.int64))
+    full = tmp_path / "full"
+    try:
+        os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    result = engine.run("--model", hdfs_dir / "deeplog.onnx", "--input", tmp_path / "x.npy", "--output", full)
+    expect(result, OUTPUT, f"cannot write {full}: No space left on device")
+    assert stat.S_ISCHR(os.lstat(full).st_mode), "the device node was replaced"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "x.npy"]
 
 
 def test_info_errors(engine, tmp_path):

@@ -4,7 +4,10 @@ project's tolerance policy, converter/compare.py)."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import stat
 from itertools import combinations
 
 import numpy as np
@@ -118,6 +121,51 @@ def test_tensor_mode_output_is_a_plain_npy_v1(release_engine, hdfs_dir, tmp_path
     assert (10 + header_len) % 64 == 0 and raw[10 + header_len - 1:10 + header_len] == b"\n"
     assert "'fortran_order': False" in raw[10:10 + header_len].decode("latin-1")
     assert not list(tmp_path.glob("y.npy.tmp*")), "temporary output left behind"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_tensor_mode_output_follows_the_umask(engine, hdfs_dir, tmp_path, umask, mode):
+    """A new output, and one replacing an existing file, get 0666 less the umask (they were 0600)."""
+    np.save(tmp_path / "x.npy", np.zeros((2, 10), np.int64))
+    out = tmp_path / "y.npy"
+    for _ in range(2):
+        result = engine.run("--model", hdfs_dir / "deeplog.onnx", "--input", tmp_path / "x.npy", "--output", out,
+                            preexec_fn=lambda: os.umask(umask))
+        assert result.code == 0
+        assert stat.S_IMODE(os.stat(out).st_mode) == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "y.npy"]
+
+
+def test_tensor_mode_output_into_a_fifo_and_through_a_symlink(engine, hdfs_dir, tmp_path):
+    """A FIFO is written in place (and stays a FIFO); a symlink to a regular file keeps being a link
+    while the file it points to is replaced."""
+    x = np.arange(20, dtype=np.int64).reshape(2, 10) % 7
+    np.save(tmp_path / "x.npy", x)
+    args = ("--model", hdfs_dir / "deeplog.onnx", "--input", tmp_path / "x.npy", "--output")
+    assert engine.run(*args, tmp_path / "plain.npy").code == 0
+    expected = (tmp_path / "plain.npy").read_bytes()
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    # Opened for reading first, so the engine's open for writing does not wait; the NPY (a few
+    # hundred bytes) fits in the pipe's buffer until the engine is done.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert engine.run(*args, fifo).code == 0
+        chunks = []
+        while chunk := os.read(reader, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(reader)
+    received = b"".join(chunks)
+    assert received == expected and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    np.testing.assert_array_equal(np.load(io.BytesIO(received)), python_ort(hdfs_dir / "deeplog.onnx", x))
+
+    (tmp_path / "target.npy").write_bytes(b"old")
+    (tmp_path / "link.npy").symlink_to("target.npy")
+    assert engine.run(*args, tmp_path / "link.npy").code == 0
+    assert (tmp_path / "link.npy").is_symlink() and (tmp_path / "target.npy").read_bytes() == expected
+    assert not list(tmp_path.glob("*.tmp*"))
 
 
 def test_tensor_mode_through_the_wrapper_matches_python_ort(hdfs_dir):
