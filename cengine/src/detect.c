@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wcache.h"
+
 enum { R_UNKNOWN, R_WARMUP, R_IN_TOP, R_NOT_IN_TOP };
 static const char *const REASON[] = {"unknown_template", "warmup", "in_top_g", "not_in_top_g"};
 
@@ -14,143 +16,6 @@ typedef struct {
     long entry;  /* cache entry of its window, -1: no window */
     int reason;
 } Record;
-
-void deeplog_close(DeepLog *d)
-{
-    if (!d)
-        return;
-    model_close(&d->model);
-    matcher_free(&d->matcher);
-    vocab_free(&d->vocab);
-    meta_free(&d->meta);
-}
-
-static long find_io(const IoSpec *s, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(s[i].name, name) == 0)
-            return (long)i;
-    return -1;
-}
-
-int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionConfig *cfg, Err *err)
-{
-    memset(d, 0, sizeof *d);
-    if (!is_dir(dir)) {
-        err_set(err, EXIT_INPUT, "model directory %s does not exist or is not a directory", dir);
-        return -1;
-    }
-    char *onnx = path_join(dir, "deeplog.onnx");
-    char *meta = path_join(dir, "deeplog.onnx.meta.json");
-    char *vocab = path_join(dir, "vocab.json");
-    int rc = -1;
-    if (!onnx || !meta || !vocab) {
-        err_set(err, EXIT_RUNTIME, "out of memory");
-        goto done;
-    }
-    if (meta_load(meta, &d->meta, err) != 0 || meta_require_deeplog(&d->meta, meta, err) != 0 ||
-        vocab_load(vocab, &d->vocab, err) != 0 || matcher_build(&d->matcher, &d->vocab, err) != 0 ||
-        model_open(&d->model, ctx, onnx, cfg, err) != 0)
-        goto done;
-    d->seq_len = d->meta.seq_len;
-    d->vocab_size = d->meta.vocab_size;
-    if ((long)d->vocab.n != d->vocab_size) {
-        err_set(err, EXIT_INPUT, "%s has %zu templates but the metadata says vocab_size %ld", vocab, d->vocab.n,
-                d->vocab_size);
-        goto done;
-    }
-    long in = find_io(d->model.in, d->model.n_in, d->meta.input_name);
-    long out = find_io(d->model.out, d->model.n_out, d->meta.output_name);
-    if (in < 0 || out < 0) {
-        err_set(err, EXIT_INPUT, "%s has no %s named \"%.100s\" (as the metadata says)", onnx, in < 0 ? "input" : "output",
-                in < 0 ? d->meta.input_name : d->meta.output_name);
-        goto done;
-    }
-    const IoSpec *is = &d->model.in[in], *os = &d->model.out[out];
-    if (d->model.n_in != 1) {
-        err_set(err, EXIT_INPUT, "%s has %zu inputs; a DeepLog model has one", onnx, d->model.n_in);
-        goto done;
-    }
-    if (!is->is_tensor || is->elem != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 || is->rank != 2) {
-        err_set(err, EXIT_INPUT, "%s input \"%s\" must be an int64 tensor [batch, sequence]", onnx, is->name);
-        goto done;
-    }
-    if (is->dims[1] > 0 && is->dims[1] != d->seq_len) {
-        err_set(err, EXIT_INPUT, "%s takes sequences of %lld keys but the metadata says seq_len %ld", onnx,
-                (long long)is->dims[1], d->seq_len);
-        goto done;
-    }
-    if (!os->is_tensor || os->elem != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || os->rank != 2) {
-        err_set(err, EXIT_INPUT, "%s output \"%s\" must be a float32 tensor [batch, vocab]", onnx, os->name);
-        goto done;
-    }
-    if (os->dims[1] > 0 && os->dims[1] != d->vocab_size) {
-        err_set(err, EXIT_INPUT, "%s outputs %lld logits but the vocab has %ld templates", onnx,
-                (long long)os->dims[1], d->vocab_size);
-        goto done;
-    }
-    d->in_index = (size_t)in;
-    d->out_index = (size_t)out;
-    rc = 0;
-done:
-    free(onnx);
-    free(meta);
-    free(vocab);
-    if (rc != 0)
-        deeplog_close(d);
-    return rc;
-}
-
-/* rank of key k in row: logits strictly greater, plus equal ones at a lower index. */
-static long rank_of(const float *row, long n, long k)
-{
-    float a = row[k];
-    long r = 0;
-    for (long j = 0; j < n; j++)
-        r += (row[j] > a) | ((row[j] == a) & (j < k));
-    return r;
-}
-
-/* Run n windows (n x seq_len keys). On success *value holds the output (caller releases it) and
- * *logits its n x vocab_size floats, checked for type and shape. */
-static int run_logits(DeepLog *d, int64_t *windows, size_t n, OrtValue **value, const float **logits,
-                      double *run_seconds, Err *err)
-{
-    const OrtApi *api = d->model.ctx->api;
-    int64_t shape[2] = {(int64_t)n, d->seq_len};
-    size_t bytes = n * (size_t)d->seq_len * sizeof(int64_t);
-    OrtValue *out = NULL;
-    if (model_run1(&d->model, d->in_index, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64, windows, bytes, shape, 2,
-                   d->out_index, &out, run_seconds, err) != 0)
-        return -1;
-    OrtTensorTypeAndShapeInfo *info = NULL;
-    enum ONNXTensorElementDataType et = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
-    size_t rank = 0;
-    int64_t dims[2] = {0, 0};
-    void *data = NULL;
-    if (ort_check(api, api->GetTensorTypeAndShape(out, &info), EXIT_RUNTIME, "cannot read the output", err) ||
-        ort_check(api, api->GetTensorElementType(info, &et), EXIT_RUNTIME, "cannot read the output", err) ||
-        ort_check(api, api->GetDimensionsCount(info, &rank), EXIT_RUNTIME, "cannot read the output", err))
-        goto fail;
-    if (et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || rank != 2 ||
-        ort_check(api, api->GetDimensions(info, dims, 2), EXIT_RUNTIME, "cannot read the output", err) ||
-        dims[0] != (int64_t)n || dims[1] != d->vocab_size) {
-        err_set(err, EXIT_INPUT, "the model returned %s of rank %zu [%lld, %lld] for %zu windows; expected float32 [%zu, %ld]",
-                elem_type_name((int)et), rank, (long long)dims[0], (long long)dims[1], n, n, d->vocab_size);
-        goto fail;
-    }
-    if (ort_check(api, api->GetTensorMutableData(out, &data), EXIT_RUNTIME, "cannot read the output", err))
-        goto fail;
-    api->ReleaseTensorTypeAndShapeInfo(info);
-    *value = out;
-    *logits = data;
-    return 0;
-fail:
-    if (info)
-        api->ReleaseTensorTypeAndShapeInfo(info);
-    api->ReleaseValue(out);
-    return -1;
-}
 
 static void write_record(FILE *out, int format, const Record *r)
 {
@@ -166,102 +31,6 @@ static void write_record(FILE *out, int format, const Record *r)
     else
         fprintf(out, "%10llu  %-7s  %-16s  template=%-6s rank=%s\n", r->line, verdict, REASON[r->reason],
                 r->key >= 0 ? key : "-", r->rank >= 0 ? rank : "-");
-}
-
-/* Logits rows of windows, keyed by the window's keys. Logs repeat the same windows over and over;
- * each distinct window is run once (ONNX Runtime's rows do not depend on the rest of the batch:
- * measured, and checked by the tests against the reference's chunking). Disabled, every window
- * gets an entry of its own and the batches are exactly the reference's. */
-typedef struct {
-    int enabled;
-    size_t L, V, cap, n;
-    int64_t *keys;    /* cap x L */
-    float *rows;      /* cap x V, valid once the entry's batch has run */
-    uint32_t *slots;  /* open addressing: entry + 1, 0 = free */
-    size_t nslots;    /* power of two >= 2 * cap */
-} WindowCache;
-
-static void cache_free(WindowCache *c)
-{
-    free(c->keys);
-    free(c->rows);
-    free(c->slots);
-}
-
-static int cache_init(WindowCache *c, int enabled, size_t L, size_t V, size_t batch, Err *err)
-{
-    memset(c, 0, sizeof *c);
-    c->enabled = enabled;
-    c->L = L;
-    c->V = V;
-    /* Up to 64 MiB of rows and keys, at least one batch, at most 2^20 windows. */
-    size_t per = V * sizeof(float) + L * sizeof(int64_t);
-    size_t cap = enabled ? ((size_t)64 << 20) / per : batch;
-    if (cap > ((size_t)1 << 20))
-        cap = (size_t)1 << 20;
-    if (cap < batch)
-        cap = batch;
-    c->cap = cap;
-    size_t kb, rb;
-    if (size_mul(cap, L * sizeof(int64_t), &kb) || size_mul(cap, V * sizeof(float), &rb))
-        goto oom;
-    c->keys = malloc(kb ? kb : 1);
-    c->rows = malloc(rb ? rb : 1);
-    if (!c->keys || !c->rows)
-        goto oom;
-    if (enabled) {
-        for (c->nslots = 1; c->nslots < 2 * cap; c->nslots <<= 1)
-            ;
-        c->slots = calloc(c->nslots, sizeof *c->slots);
-        if (!c->slots)
-            goto oom;
-    }
-    return 0;
-oom:
-    cache_free(c);
-    err_set(err, EXIT_RUNTIME, "out of memory for %zu windows", cap);
-    return -1;
-}
-
-static void cache_clear(WindowCache *c)
-{
-    c->n = 0;
-    if (c->enabled)
-        memset(c->slots, 0, c->nslots * sizeof *c->slots);
-}
-
-static uint64_t hash_window(const int64_t *w, size_t L)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ULL;
-    for (size_t i = 0; i < L; i++) {
-        h ^= (uint64_t)w[i] + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
-        h *= 0xFF51AFD7ED558CCDULL;
-    }
-    return h ^ (h >> 33);
-}
-
-/* Entry of window w: an existing one (*fresh = 0) or a new one (*fresh = 1); -1 when full. */
-static long cache_entry(WindowCache *c, const int64_t *w, int *fresh)
-{
-    size_t slot = 0;
-    if (c->enabled) {
-        slot = (size_t)hash_window(w, c->L) & (c->nslots - 1);
-        for (; c->slots[slot]; slot = (slot + 1) & (c->nslots - 1)) {
-            size_t e = c->slots[slot] - 1;
-            if (memcmp(c->keys + e * c->L, w, c->L * sizeof *w) == 0) {
-                *fresh = 0;
-                return (long)e;
-            }
-        }
-    }
-    if (c->n == c->cap)
-        return -1;
-    size_t e = c->n++;
-    memcpy(c->keys + e * c->L, w, c->L * sizeof *w);
-    if (c->enabled)
-        c->slots[slot] = (uint32_t)(e + 1);
-    *fresh = 1;
-    return (long)e;
 }
 
 typedef struct {
@@ -296,7 +65,7 @@ static int flush(DeepLog *d, Pending *p, WindowCache *c, long top_g, int format,
     if (p->nwin) {
         OrtValue *value;
         const float *logits;
-        if (run_logits(d, p->windows, p->nwin, &value, &logits, NULL, err) != 0)
+        if (deeplog_run(d, p->windows, p->nwin, &value, &logits, NULL, err) != 0)
             return -1;
         for (size_t w = 0; w < p->nwin; w++)
             memcpy(c->rows + p->win_entry[w] * V, logits + w * V, V * sizeof *logits);
@@ -305,7 +74,7 @@ static int flush(DeepLog *d, Pending *p, WindowCache *c, long top_g, int format,
     for (size_t i = 0; i < p->nrec; i++) {
         Record *r = &p->recs[i];
         if (r->entry >= 0) {
-            r->rank = rank_of(c->rows + (size_t)r->entry * V, d->vocab_size, r->key);
+            r->rank = deeplog_rank(c->rows + (size_t)r->entry * V, d->vocab_size, r->key);
             r->reason = r->rank >= top_g ? R_NOT_IN_TOP : R_IN_TOP;
         }
         write_record(out, format, r);
@@ -427,56 +196,5 @@ done:
     free(p.windows);
     free(p.win_entry);
     cache_free(&cache);
-    return rc;
-}
-
-int deeplog_bench(DeepLog *d, long iterations, long batch, FILE *out, Err *err)
-{
-    size_t L = (size_t)d->seq_len, B = (size_t)batch;
-    int64_t *windows = malloc(B * L * sizeof *windows);
-    long *next = malloc(B * sizeof *next), *ranks = malloc(B * sizeof *ranks);
-    int rc = -1;
-    if (!windows || !next || !ranks) {
-        err_set(err, EXIT_RUNTIME, "out of memory");
-        goto done;
-    }
-    /* Deterministic keys (a small LCG) so every run times the same work. */
-    unsigned long long s = 88172645463325252ULL;
-    for (size_t i = 0; i < B * L + B; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        long k = (long)((s >> 33) % (unsigned long long)d->vocab_size);
-        if (i < B * L)
-            windows[i] = k;
-        else
-            next[i - B * L] = k;
-    }
-    /* One engine step = what detection does per batch: tensor, Run, output checks, ranks. */
-    double run_s = 0.0, total_run = 0.0, t0 = 0.0;
-    for (long it = -5; it < iterations; it++) { /* 5 warm-up calls */
-        if (it == 0) {
-            total_run = 0.0;
-            t0 = now_seconds();
-        }
-        OrtValue *value;
-        const float *logits;
-        if (run_logits(d, windows, B, &value, &logits, &run_s, err) != 0)
-            goto done;
-        for (size_t i = 0; i < B; i++)
-            ranks[i] = rank_of(logits + i * (size_t)d->vocab_size, d->vocab_size, next[i]);
-        d->model.ctx->api->ReleaseValue(value);
-        total_run += run_s;
-    }
-    double total = now_seconds() - t0;
-    double per_call = total / (double)iterations, per_run = total_run / (double)iterations;
-    fprintf(out,
-            "{\"batch\": %zu, \"iterations\": %ld, \"engine_us_per_call\": %.3f, \"ort_run_us_per_call\": %.3f, "
-            "\"overhead_pct\": %.3f, \"windows_per_s\": %.1f, \"checksum\": %ld}\n",
-            B, iterations, per_call * 1e6, per_run * 1e6, per_run > 0 ? (per_call - per_run) / per_run * 100.0 : 0.0,
-            (double)B * (double)iterations / total, ranks[0]);
-    rc = 0;
-done:
-    free(windows);
-    free(next);
-    free(ranks);
     return rc;
 }

@@ -1,0 +1,13 @@
+/* The engine's own timing modes. */
+#ifndef CENGINE_BENCH_H
+#define CENGINE_BENCH_H
+
+#include <stdio.h>
+
+#include "deeplog.h"
+
+/* Time iterations Runs of batch windows: the whole engine batch step vs OrtApi::Run alone.
+ * Prints one JSON object to out. */
+int deeplog_bench(DeepLog *d, long iterations, long batch, FILE *out, Err *err);
+
+#endif
