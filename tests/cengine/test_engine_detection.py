@@ -253,3 +253,80 @@ def test_matcher_agrees_on_generated_logs(release_engine, scratch_model):
 
     check()
     assert matched[True] > 100 and matched[False] > 100, matched  # both paths were exercised
+
+
+WIDE_VOCAB = 400
+
+
+@pytest.fixture(scope="module")
+def wide_model(trained, tmp_path_factory):
+    """A DeepLog model over WIDE_VOCAB templates, made with the project's commands: the HDFS run's
+    sequences trained briefly against its training vocab grown with extra entries, then converted."""
+    result = trained["HDFS"]
+    work = tmp_path_factory.mktemp("wide")
+    vocab = json.loads(result.vocab.read_text(encoding="utf-8"))
+    vocab.update({f"extra template {i}": i for i in range(len(vocab), WIDE_VOCAB)})
+    (work / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    for step in (["deeplog-train", "--seq", result.sequences, "--vocab", work / "vocab.json", "--out",
+                  work / "deeplog.pth", "--epochs", "1", "--hidden", "8", "--layers", "1"],
+                 ["convert-onnx", "--deeplog-model", work / "deeplog.pth", "--vocab", work / "vocab.json",
+                  "--output-dir", work / "model", "--exporter", "legacy"]):
+        done = subprocess.run([sys.executable, "-m", "converter.cli", *map(str, step)], capture_output=True, text=True)
+        assert done.returncode == 0, f"alog-detect {step[0]} failed: {done.stderr.strip()}"
+    return work / "model"
+
+
+def wide_vocab_and_log(rnd, size: int) -> tuple[list[str], list[bytes]]:
+    """``size`` templates in families sharing prefixes (and often tails), with wildcards anywhere,
+    duplicates and whitespace variants; lines made from them with wildcards filled, and noise
+    (pieces of templates, and runs of a character no template has)."""
+    stems = ["".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(0, 4))) for _ in range(rnd.randint(1, 12))]
+    tails = ["", "", "<*>", " end", ":<*>", "a<*>b"]
+    templates = []
+    for _ in range(size):
+        body = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(0, 5)))
+        templates.append(rnd.choice(stems) + body + rnd.choice(tails))
+    lines = []
+    for _ in range(60):
+        if rnd.random() < 0.7:
+            pieces = rnd.choice(templates).split("<*>")
+            body = b""
+            for i, piece in enumerate(pieces):
+                body += piece.encode().replace(b" ", rnd.choice([b" ", b"  ", b"\t"]))
+                if i < len(pieces) - 1:
+                    body += b"".join(rnd.choice(FILLERS) for _ in range(rnd.randint(1, 3)))
+        elif rnd.random() < 0.5:
+            body = b"".join(rnd.choice(FILLERS + [s.encode() for s in stems]) for _ in range(rnd.randint(0, 5)))
+        else:  # "~" is in no template: only wildcards can take it
+            body = b"~" * rnd.randint(1, 3)
+        lines.append(HEADER + body)
+    return templates, lines
+
+
+def test_matcher_agrees_on_generated_wide_vocabularies(engine, wide_model, tmp_path):
+    """The template index against converter.matching on many vocabularies of WIDE_VOCAB templates
+    whose prefixes, tails and wildcards overlap: same winner (most literal characters, then the
+    lowest index; "<*>" one or more characters) on every line."""
+    target = tmp_path / "model"
+    shutil.copytree(wide_model, target)
+    model = load_model_dir(target)
+    predict = ort_predict(model.onnx_path)
+    log = target / "generated.log"
+    matched = Counter()
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.randoms(use_true_random=False))
+    def check(rnd):
+        templates, lines = wide_vocab_and_log(rnd, WIDE_VOCAB)
+        (target / "vocab.json").write_text(json.dumps({str(i): t for i, t in enumerate(templates)},
+                                                      ensure_ascii=False), encoding="utf-8")
+        log.write_bytes(b"\n".join(lines))
+        got = verdicts(engine.run(target, "--log", log))
+        expected = detect_lines(read_log(log), dict(enumerate(templates)), model.header_fields, model.seq_len,
+                                model.top_g, predict)
+        assert got == expected
+        matched.update(r["template"] is not None for r in got)
+
+    check()
+    assert matched[True] > 1000 and matched[False] > 50, matched
+
