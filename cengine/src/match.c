@@ -71,6 +71,20 @@ size_t clean_text(const char *in, size_t n, char *out)
     size_t k = 0, i = 0;
     int pending_space = 0;
     while (i < n) {
+        /* The common case first: a run of printable ASCII is copied as it is. */
+        size_t run = i;
+        while (run < n && (unsigned char)in[run] > ' ' && (unsigned char)in[run] < 0x80)
+            run++;
+        if (run > i) {
+            if (pending_space) {
+                out[k++] = ' ';
+                pending_space = 0;
+            }
+            memcpy(out + k, in + i, run - i);
+            k += run - i;
+            i = run;
+            continue;
+        }
         unsigned char c = (unsigned char)in[i];
         if (is_ws(c)) {
             pending_space = k > 0;
