@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feeder.h"
 #include "wcache.h"
 
 enum { R_UNKNOWN, R_WARMUP, R_IN_TOP, R_NOT_IN_TOP };
@@ -32,6 +33,13 @@ static void write_record(FILE *out, int format, const Record *r)
         fprintf(out, "%10llu  %-7s  %-16s  template=%-6s rank=%s\n", r->line, verdict, REASON[r->reason],
                 r->key >= 0 ? key : "-", r->rank >= 0 ? rank : "-");
 }
+
+/* The last L keys (a ring) and the window built from them. */
+typedef struct {
+    long *keys;
+    int64_t *window;
+    size_t head, count;
+} History;
 
 typedef struct {
     Record *recs;
@@ -90,98 +98,84 @@ static int flush(DeepLog *d, Pending *p, WindowCache *c, long top_g, int format,
     return 0;
 }
 
+/* One matched line into the pending work: its window (the last L keys, oldest first) joins the
+ * batch unless the cache already holds its row; a full cache settles everything pending first. */
+static int take_line(DeepLog *d, Pending *p, WindowCache *c, History *h, const Keyed *k, const DetectOptions *o,
+                     long top_g, int live, FILE *out, Err *err)
+{
+    size_t L = (size_t)d->seq_len;
+    Record r = {k->line, k->key, -1, -1, R_UNKNOWN};
+    if (r.key >= 0) {
+        if (h->count < L) {
+            r.reason = R_WARMUP;
+        } else {
+            for (size_t i = 0; i < L; i++)
+                h->window[i] = h->keys[(h->head + i) % L];
+            int fresh;
+            long e = cache_entry(c, h->window, &fresh);
+            if (e < 0) { /* cache full: settle everything pending, then start afresh */
+                if (flush(d, p, c, top_g, o->format, live, out, err) != 0)
+                    return -1;
+                cache_clear(c);
+                e = cache_entry(c, h->window, &fresh);
+            }
+            r.entry = e;
+            if (fresh) {
+                memcpy(p->windows + p->nwin * L, h->window, L * sizeof *h->window);
+                p->win_entry[p->nwin++] = (size_t)e;
+            }
+        }
+        h->keys[(h->head + h->count) % L] = r.key;
+        if (h->count < L)
+            h->count++;
+        else
+            h->head = (h->head + 1) % L;
+    }
+    if (push_record(p, r, err) != 0)
+        return -1;
+    if (p->nwin == (size_t)o->batch)
+        return flush(d, p, c, top_g, o->format, live, out, err);
+    return 0;
+}
+
 int detect_stream(DeepLog *d, const DetectOptions *o, LineReader *in, FILE *out, Err *err)
 {
     long top_g = o->top_g >= 0 ? o->top_g : d->meta.top_g;
     size_t L = (size_t)d->seq_len, B = (size_t)o->batch;
     Pending p = {0};
     WindowCache cache;
-    long *hist = malloc(L * sizeof *hist); /* ring of the last L keys */
-    int64_t *window = malloc(L * sizeof *window);
-    char *norm = NULL;
-    size_t norm_cap = 0, hist_head = 0, hist_count = 0;
-    int rc = -1;
+    History h = {malloc(L * sizeof *h.keys), malloc(L * sizeof *h.window), 0, 0};
+    Feeder *feeder = NULL;
+    int rc = -1, ended = 0;
     size_t wbytes;
     if (cache_init(&cache, o->cache, L, (size_t)d->vocab_size, B, err) != 0) {
-        free(hist);
-        free(window);
+        free(h.keys);
+        free(h.window);
         return -1;
     }
-    if (size_mul(B * L, sizeof *p.windows, &wbytes) != 0 || !hist || !window) {
+    if (size_mul(B * L, sizeof *p.windows, &wbytes) != 0 || !h.keys || !h.window ||
+        !(p.windows = malloc(wbytes)) || !(p.win_entry = malloc(B * sizeof *p.win_entry))) {
         err_set(err, EXIT_RUNTIME, "out of memory");
         goto done;
     }
-    p.windows = malloc(wbytes);
-    p.win_entry = malloc(B * sizeof *p.win_entry);
-    if (!p.windows || !p.win_entry) {
-        err_set(err, EXIT_RUNTIME, "out of memory");
+    if (feeder_start(&feeder, in, &d->matcher, d->meta.header_fields, err) != 0)
         goto done;
-    }
-    for (;;) {
-        /* A live input (tail -f | engine): score what waits as soon as no more input is ready. */
-        if (p.nrec && reader_idle(in) && flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
-            goto done;
-        const char *line;
-        size_t n;
-        int got = reader_next(in, &line, &n, err);
-        if (got < 0)
-            goto done;
-        if (got == 0)
-            break;
-        if (is_blank(line, n))
-            continue;
-        Record r = {in->line, -1, -1, -1, R_UNKNOWN};
-        const char *content;
-        size_t clen;
-        if (split_content(line, n, d->meta.header_fields, &content, &clen) == 0) {
-            if (clen > norm_cap) {
-                /* clean_text may grow invalid bytes into U+FFFD: up to 3 bytes each. */
-                char *nn = clen <= SIZE_MAX / 3 ? realloc(norm, 3 * clen) : NULL;
-                if (!nn) {
-                    char detail[96];
-                    snprintf(detail, sizeof detail, " (no room to clean its %zu bytes)", n);
-                    reader_fail(in, ENOMEM, detail, err);
-                    goto done;
-                }
-                norm = nn;
-                norm_cap = clen;
-            }
-            size_t nlen = clean_text(content, clen, norm);
-            r.key = matcher_match(&d->matcher, norm, nlen);
-        }
-        if (r.key >= 0) {
-            if (hist_count < L) {
-                r.reason = R_WARMUP;
-            } else {
-                /* The window: the last L keys, oldest first. */
-                for (size_t i = 0; i < L; i++)
-                    window[i] = hist[(hist_head + i) % L];
-                int fresh;
-                long e = cache_entry(&cache, window, &fresh);
-                if (e < 0) { /* cache full: settle everything pending, then start afresh */
-                    if (flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
-                        goto done;
-                    cache_clear(&cache);
-                    e = cache_entry(&cache, window, &fresh);
-                }
-                r.entry = e;
-                if (fresh) {
-                    memcpy(p.windows + p.nwin * L, window, L * sizeof *window);
-                    p.win_entry[p.nwin++] = (size_t)e;
-                }
-            }
-            hist[(hist_head + hist_count) % L] = r.key;
-            if (hist_count < L)
-                hist_count++;
-            else
-                hist_head = (hist_head + 1) % L;
-        }
-        if (push_record(&p, r, err) != 0)
-            goto done;
-        if (p.nwin == B && flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
+    while (!ended) {
+        const KeyBlock *b = feeder_take(feeder);
+        int failed = 0;
+        for (size_t i = 0; i < b->n && !failed; i++)
+            failed = take_line(d, &p, &cache, &h, &b->rec[i], o, top_g, in->live, out, err) != 0;
+        /* A live input (tail -f | engine) had nothing more ready: score what waits now. */
+        if (!failed && b->idle && p.nrec)
+            failed = flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0;
+        ended = b->last;
+        feeder_done(feeder);
+        if (failed)
             goto done;
     }
-    if (flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
+    Feeder *f = feeder;
+    feeder = NULL;
+    if (feeder_finish(f, err) != 0 || flush(d, &p, &cache, top_g, o->format, in->live, out, err) != 0)
         goto done;
     if (fflush(out) != 0 || ferror(out)) {
         err_set(err, EXIT_OUTPUT, "cannot write the output: %s", strerror(errno));
@@ -189,9 +183,12 @@ int detect_stream(DeepLog *d, const DetectOptions *o, LineReader *in, FILE *out,
     }
     rc = 0;
 done:
-    free(norm);
-    free(hist);
-    free(window);
+    if (feeder) {
+        Err ignored;
+        feeder_finish(feeder, &ignored);
+    }
+    free(h.keys);
+    free(h.window);
     free(p.recs);
     free(p.windows);
     free(p.win_entry);

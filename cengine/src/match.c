@@ -263,3 +263,20 @@ long matcher_match(Matcher *m, const char *s, size_t n)
     long rank = trie_search(&m->trie, s, n);
     return rank < 0 ? -1 : (long)m->index_of_rank[rank];
 }
+
+long match_line(Matcher *m, long header_fields, const char *line, size_t n, CleanBuf *cb)
+{
+    const char *content;
+    size_t clen;
+    if (split_content(line, n, header_fields, &content, &clen) != 0)
+        return -1;
+    if (clen > cb->cap) {
+        /* clean_text may grow invalid bytes into U+FFFD: up to 3 bytes each. */
+        char *buf = clen <= SIZE_MAX / 3 ? realloc(cb->buf, 3 * clen) : NULL;
+        if (!buf)
+            return -2;
+        cb->buf = buf;
+        cb->cap = clen;
+    }
+    return matcher_match(m, cb->buf, clean_text(content, clen, cb->buf));
+}

@@ -24,6 +24,17 @@ void matcher_free(Matcher *m);
  * matcher's scratch space: one thread at a time. */
 long matcher_match(Matcher *m, const char *s, size_t n);
 
+/* Room for the cleaned content of a line (grown as needed; free buf when done). */
+typedef struct {
+    char *buf;
+    size_t cap;
+} CleanBuf;
+
+/* The template key of a raw, non-blank log line: its header cut, its content cleaned into cb and
+ * matched. -1 when no template matches or the line is too short for the header, -2 when there is
+ * no memory to clean it. */
+long match_line(Matcher *m, long header_fields, const char *line, size_t n, CleanBuf *cb);
+
 /* The form both sides match in: decode as UTF-8 replacing each maximal invalid sequence with
  * U+FFFD (exactly Python's bytes.decode("utf-8", "replace")), collapse ASCII whitespace runs to
  * one space and strip both ends. out needs 3 * n bytes. Returns the new length. */

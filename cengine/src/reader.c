@@ -25,6 +25,7 @@ int reader_init(LineReader *r, int fd, Err *err)
     struct stat st;
     memset(r, 0, sizeof *r);
     r->fd = fd;
+    r->wake_fd = -1;
     r->live = fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
     r->cap = READER_START_CAP;
     if (!(r->buf = malloc(r->cap))) {
@@ -81,6 +82,19 @@ int reader_next(LineReader *r, const char **line, size_t *len, Err *err)
             return 0;
         if (make_room(r, err) != 0)
             return -1;
+        if (r->live && r->wake_fd >= 0) {
+            struct pollfd p[2] = {{r->fd, POLLIN, 0}, {r->wake_fd, POLLIN, 0}};
+            if (poll(p, 2, -1) < 0 && errno != EINTR) {
+                read_error(r->line + 1, errno, NULL, err);
+                return -1;
+            }
+            if (p[1].revents) {
+                r->eof = 1;
+                return 0;
+            }
+            if (!p[0].revents)
+                continue;
+        }
         ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
         if (got > 0) {
             r->end += (size_t)got;
@@ -97,6 +111,11 @@ int reader_next(LineReader *r, const char **line, size_t *len, Err *err)
             return -1;
         }
     }
+}
+
+void reader_wake_on(LineReader *r, int wake_fd)
+{
+    r->wake_fd = wake_fd;
 }
 
 int reader_idle(const LineReader *r)

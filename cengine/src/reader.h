@@ -10,6 +10,7 @@
 typedef struct {
     int fd;
     int live;                 /* not a regular file: input arrives over time */
+    int wake_fd;              /* readable: stop waiting for a live input (-1: none) */
     int eof;
     char *buf;
     size_t cap, start, end;   /* buffered bytes are buf[start, end) */
@@ -30,6 +31,10 @@ int reader_next(LineReader *r, const char **line, size_t *len, Err *err);
  * read from the descriptor right now. */
 int reader_idle(const LineReader *r);
 
+
+/* While wake_fd (-1: none) is readable, a live input reads as ended instead of being waited for:
+ * another thread's way to stop this one. */
+void reader_wake_on(LineReader *r, int wake_fd);
 
 /* Report a failure to handle the line just handed out (e.g. no memory to clean it) as a read
  * error of that line. */

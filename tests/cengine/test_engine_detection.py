@@ -123,6 +123,31 @@ def test_live_pipe_gets_each_verdict_while_the_pipe_is_open(engine, hdfs_dir, lo
     assert {r["reason"] for r in streamed} >= {"warmup", "unknown_template", "in_top_g"}
 
 
+def test_live_input_still_open_when_the_output_fails(engine, hdfs_dir, loghub):
+    """The reader of the engine's output goes away while its input pipe stays open: the next verdict
+    fails to be written and the engine exits 5 at once, without waiting for the input to end."""
+    real = (loghub / "HDFS_2k.log").read_bytes().split(b"\n")[:30]
+    proc = subprocess.Popen([str(engine.path), str(hdfs_dir), "--log", "-", "--ort-lib", str(engine.ort_lib)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **engine.env})
+    try:
+        proc.stdin.write(real[0] + b"\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith(b'{"line": 1,')
+        proc.stdout.close()
+        try:
+            for line in real[1:]:
+                proc.stdin.write(line + b"\n")
+                proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the engine is already gone
+        assert proc.wait(timeout=VERDICT_WAIT) == 5
+        assert proc.stderr.read().decode().startswith("inference_engine: cannot write the output")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_through_the_wrapper(hdfs_dir, loghub):
     from harness.cengine import run_detect
 
