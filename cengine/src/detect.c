@@ -18,20 +18,55 @@ typedef struct {
     int reason;
 } Record;
 
+static char *put_str(char *b, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(b, s, n);
+    return b + n;
+}
+
+static char *put_uint(char *b, unsigned long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    memcpy(b, p, (size_t)(tmp + sizeof tmp - p));
+    return b + (tmp + sizeof tmp - p);
+}
+
+/* A key or rank; -1 is JSON's null. */
+static char *put_opt(char *b, long v)
+{
+    return v < 0 ? put_str(b, "null") : put_uint(b, (unsigned long long)v);
+}
+
+/* One verdict line. JSONL is put together by hand: fprintf was a quarter of a cached run's time. */
 static void write_record(FILE *out, int format, const Record *r)
 {
     const char *verdict = (r->reason == R_UNKNOWN || r->reason == R_NOT_IN_TOP) ? "anomaly" : "normal";
-    char key[32] = "null", rank[32] = "null";
-    if (r->key >= 0)
-        snprintf(key, sizeof key, "%ld", r->key);
-    if (r->rank >= 0)
-        snprintf(rank, sizeof rank, "%ld", r->rank);
-    if (format == FORMAT_JSONL)
-        fprintf(out, "{\"line\": %llu, \"template\": %s, \"verdict\": \"%s\", \"reason\": \"%s\", \"rank\": %s}\n",
-                r->line, key, verdict, REASON[r->reason], rank);
-    else
-        fprintf(out, "%10llu  %-7s  %-16s  template=%-6s rank=%s\n", r->line, verdict, REASON[r->reason],
-                r->key >= 0 ? key : "-", r->rank >= 0 ? rank : "-");
+    if (format != FORMAT_JSONL) {
+        char key[32] = "-", rank[32] = "-";
+        if (r->key >= 0)
+            snprintf(key, sizeof key, "%ld", r->key);
+        if (r->rank >= 0)
+            snprintf(rank, sizeof rank, "%ld", r->rank);
+        fprintf(out, "%10llu  %-7s  %-16s  template=%-6s rank=%s\n", r->line, verdict, REASON[r->reason], key, rank);
+        return;
+    }
+    char line[192], *b = line; /* two numbers of at most 20 digits and the fixed text */
+    b = put_str(b, "{\"line\": ");
+    b = put_uint(b, r->line);
+    b = put_str(b, ", \"template\": ");
+    b = put_opt(b, r->key);
+    b = put_str(b, ", \"verdict\": \"");
+    b = put_str(b, verdict);
+    b = put_str(b, "\", \"reason\": \"");
+    b = put_str(b, REASON[r->reason]);
+    b = put_str(b, "\", \"rank\": ");
+    b = put_opt(b, r->rank);
+    b = put_str(b, "}\n");
+    fwrite(line, 1, (size_t)(b - line), out);
 }
 
 /* The last L keys (a ring) and the window built from them. */
