@@ -1,6 +1,7 @@
 #include "bench.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int deeplog_bench(DeepLog *d, long iterations, long batch, FILE *out, Err *err)
 {
@@ -50,5 +51,40 @@ done:
     free(windows);
     free(next);
     free(ranks);
+    return rc;
+}
+
+#define BENCH_LOG_MAX_BYTES ((size_t)1 << 30)
+
+int bench_match(DeepLog *d, const char *log_path, FILE *out, Err *err)
+{
+    char *log;
+    size_t len, lines = 0, matched = 0;
+    if (read_file(log_path, BENCH_LOG_MAX_BYTES, &log, &len, err) != 0)
+        return -1;
+    CleanBuf clean = {NULL, 0};
+    int rc = -1;
+    double t0 = now_seconds();
+    for (size_t start = 0; start < len;) {
+        const char *nl = memchr(log + start, '\n', len - start);
+        size_t stop = nl ? (size_t)(nl - log) : len;
+        if (!is_blank(log + start, stop - start)) {
+            long key = match_line(&d->matcher, d->meta.header_fields, log + start, stop - start, &clean);
+            if (key == -2) {
+                err_set(err, EXIT_RUNTIME, "out of memory cleaning line %zu of %s", lines + 1, log_path);
+                goto done;
+            }
+            lines++;
+            matched += key >= 0;
+        }
+        start = stop + 1;
+    }
+    double seconds = now_seconds() - t0;
+    fprintf(out, "{\"templates\": %zu, \"lines\": %zu, \"matched\": %zu, \"seconds\": %.6f, \"lines_per_s\": %.1f}\n",
+            d->vocab.n, lines, matched, seconds, seconds > 0 ? (double)lines / seconds : 0.0);
+    rc = 0;
+done:
+    free(clean.buf);
+    free(log);
     return rc;
 }

@@ -21,7 +21,46 @@ static long find_io(const IoSpec *s, size_t n, const char *name)
     return -1;
 }
 
-int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionConfig *cfg, Err *err)
+/* The model's input and output as the metadata names them, typed and shaped for DeepLog. */
+static int check_model(DeepLog *d, const char *onnx, Err *err)
+{
+    long in = find_io(d->model.in, d->model.n_in, d->meta.input_name);
+    long out = find_io(d->model.out, d->model.n_out, d->meta.output_name);
+    if (in < 0 || out < 0) {
+        err_set(err, EXIT_INPUT, "%s has no %s named \"%.100s\" (as the metadata says)", onnx, in < 0 ? "input" : "output",
+                in < 0 ? d->meta.input_name : d->meta.output_name);
+        return -1;
+    }
+    const IoSpec *is = &d->model.in[in], *os = &d->model.out[out];
+    if (d->model.n_in != 1) {
+        err_set(err, EXIT_INPUT, "%s has %zu inputs; a DeepLog model has one", onnx, d->model.n_in);
+        return -1;
+    }
+    if (!is->is_tensor || is->elem != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 || is->rank != 2) {
+        err_set(err, EXIT_INPUT, "%s input \"%s\" must be an int64 tensor [batch, sequence]", onnx, is->name);
+        return -1;
+    }
+    if (is->dims[1] > 0 && is->dims[1] != d->seq_len) {
+        err_set(err, EXIT_INPUT, "%s takes sequences of %lld keys but the metadata says seq_len %ld", onnx,
+                (long long)is->dims[1], d->seq_len);
+        return -1;
+    }
+    if (!os->is_tensor || os->elem != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || os->rank != 2) {
+        err_set(err, EXIT_INPUT, "%s output \"%s\" must be a float32 tensor [batch, vocab]", onnx, os->name);
+        return -1;
+    }
+    if (os->dims[1] > 0 && os->dims[1] != d->vocab_size) {
+        err_set(err, EXIT_INPUT, "%s outputs %lld logits but the vocab has %ld templates", onnx,
+                (long long)os->dims[1], d->vocab_size);
+        return -1;
+    }
+    d->in_index = (size_t)in;
+    d->out_index = (size_t)out;
+    return 0;
+}
+
+/* The metadata, the vocab (checked against it) and the matcher; ctx NULL: no model. */
+static int open_dir(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionConfig *cfg, Err *err)
 {
     memset(d, 0, sizeof *d);
     if (!is_dir(dir)) {
@@ -37,8 +76,7 @@ int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionCo
         goto done;
     }
     if (meta_load(meta, &d->meta, err) != 0 || meta_require_deeplog(&d->meta, meta, err) != 0 ||
-        vocab_load(vocab, &d->vocab, err) != 0 || matcher_build(&d->matcher, &d->vocab, err) != 0 ||
-        model_open(&d->model, ctx, onnx, cfg, err) != 0)
+        vocab_load(vocab, &d->vocab, err) != 0)
         goto done;
     d->seq_len = d->meta.seq_len;
     d->vocab_size = d->meta.vocab_size;
@@ -47,39 +85,9 @@ int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionCo
                 d->vocab_size);
         goto done;
     }
-    long in = find_io(d->model.in, d->model.n_in, d->meta.input_name);
-    long out = find_io(d->model.out, d->model.n_out, d->meta.output_name);
-    if (in < 0 || out < 0) {
-        err_set(err, EXIT_INPUT, "%s has no %s named \"%.100s\" (as the metadata says)", onnx, in < 0 ? "input" : "output",
-                in < 0 ? d->meta.input_name : d->meta.output_name);
+    if (matcher_build(&d->matcher, &d->vocab, err) != 0 || (ctx && model_open(&d->model, ctx, onnx, cfg, err) != 0))
         goto done;
-    }
-    const IoSpec *is = &d->model.in[in], *os = &d->model.out[out];
-    if (d->model.n_in != 1) {
-        err_set(err, EXIT_INPUT, "%s has %zu inputs; a DeepLog model has one", onnx, d->model.n_in);
-        goto done;
-    }
-    if (!is->is_tensor || is->elem != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 || is->rank != 2) {
-        err_set(err, EXIT_INPUT, "%s input \"%s\" must be an int64 tensor [batch, sequence]", onnx, is->name);
-        goto done;
-    }
-    if (is->dims[1] > 0 && is->dims[1] != d->seq_len) {
-        err_set(err, EXIT_INPUT, "%s takes sequences of %lld keys but the metadata says seq_len %ld", onnx,
-                (long long)is->dims[1], d->seq_len);
-        goto done;
-    }
-    if (!os->is_tensor || os->elem != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || os->rank != 2) {
-        err_set(err, EXIT_INPUT, "%s output \"%s\" must be a float32 tensor [batch, vocab]", onnx, os->name);
-        goto done;
-    }
-    if (os->dims[1] > 0 && os->dims[1] != d->vocab_size) {
-        err_set(err, EXIT_INPUT, "%s outputs %lld logits but the vocab has %ld templates", onnx,
-                (long long)os->dims[1], d->vocab_size);
-        goto done;
-    }
-    d->in_index = (size_t)in;
-    d->out_index = (size_t)out;
-    rc = 0;
+    rc = ctx ? check_model(d, onnx, err) : 0;
 done:
     free(onnx);
     free(meta);
@@ -88,6 +96,17 @@ done:
         deeplog_close(d);
     return rc;
 }
+
+int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionConfig *cfg, Err *err)
+{
+    return open_dir(d, ctx, dir, cfg, err);
+}
+
+int deeplog_open_templates(DeepLog *d, const char *dir, Err *err)
+{
+    return open_dir(d, NULL, dir, NULL, err);
+}
+
 
 long deeplog_rank(const float *row, long n, long k)
 {

@@ -21,6 +21,8 @@ typedef struct {
 
 /* Load MODEL_DIR/{deeplog.onnx, deeplog.onnx.meta.json, vocab.json} and cross-check them. */
 int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, const SessionConfig *cfg, Err *err);
+/* The same without the model: the metadata, the vocab and its matcher only. */
+int deeplog_open_templates(DeepLog *d, const char *dir, Err *err);
 void deeplog_close(DeepLog *d);
 
 /* Run n windows (n x seq_len keys). On success *value holds the output (caller releases it) and

@@ -33,6 +33,8 @@ static const char USAGE[] =
     "      print inputs, outputs, opset and metadata\n"
     "  inference_engine MODEL_DIR --bench N [--batch B] [--threads N] [--opt-level LEVEL] [--ort-lib PATH]\n"
     "      time N Run calls of B windows: whole engine step vs OrtApi::Run alone (JSON)\n"
+    "  inference_engine MODEL_DIR --bench-match LOG\n"
+    "      time matching LOG's lines against MODEL_DIR's templates, no model run (JSON)\n"
     "\n"
     "options:\n"
     "  --batch N      windows per Run in detection (default 256; verdicts do not depend on it); from a\n"
@@ -51,7 +53,7 @@ static const char USAGE[] =
 
 typedef struct {
     const char *model_dir, *log, *format, *ort_lib, *model, *input, *output, *info;
-    const char *top_g, *threads, *batch, *bench, *opt_level;
+    const char *top_g, *threads, *batch, *bench, *opt_level, *bench_match;
     int no_cache;
 } Args;
 
@@ -76,6 +78,7 @@ static int parse_args(int argc, char **argv, Args *a)
         {"--info", offsetof(Args, info)},       {"--top-g", offsetof(Args, top_g)},
         {"--threads", offsetof(Args, threads)}, {"--batch", offsetof(Args, batch)},
         {"--bench", offsetof(Args, bench)},     {"--opt-level", offsetof(Args, opt_level)},
+        {"--bench-match", offsetof(Args, bench_match)},
     };
     memset(a, 0, sizeof *a);
     for (int i = 1; i < argc; i++) {
@@ -181,21 +184,24 @@ int main(int argc, char **argv)
         format = FORMAT_TEXT;
     }
 
-    enum { M_DETECT, M_PARITY, M_INFO, M_BENCH } mode;
+    enum { M_DETECT, M_PARITY, M_INFO, M_BENCH, M_BENCH_MATCH } mode;
     if (a.info) {
-        if (a.model_dir || a.model || a.input || a.output || a.log || a.bench || a.no_cache)
+        if (a.model_dir || a.model || a.input || a.output || a.log || a.bench || a.bench_match || a.no_cache)
             return usage_error("%s takes only a path (and --opt-level, --ort-lib)", "--info");
         mode = M_INFO;
     } else if (a.model || a.input || a.output) {
         if (!a.model || !a.input || !a.output)
             return usage_error("%s needs --model, --input and --output together", "parity mode");
-        if (a.model_dir || a.log || a.top_g || a.bench || a.format || a.no_cache)
+        if (a.model_dir || a.log || a.top_g || a.bench || a.bench_match || a.format || a.no_cache)
             return usage_error("%s takes no MODEL_DIR, --log, --top-g, --format, --bench or --no-cache", "parity mode");
         mode = M_PARITY;
     } else if (a.model_dir) {
+        if (a.bench_match && (a.bench || a.log || a.top_g || a.format || a.no_cache || a.batch || a.opt_level ||
+                              a.threads))
+            return usage_error("%s takes only MODEL_DIR and LOG (and --ort-lib, unused)", "--bench-match");
         if (a.bench && (a.log || a.top_g || a.format || a.no_cache))
             return usage_error("%s takes no --log, --top-g, --format or --no-cache", "--bench");
-        mode = a.bench ? M_BENCH : M_DETECT;
+        mode = a.bench_match ? M_BENCH_MATCH : a.bench ? M_BENCH : M_DETECT;
     } else {
         return usage_error("%s", "missing MODEL_DIR, --model or --info");
     }
@@ -221,6 +227,18 @@ int main(int argc, char **argv)
     }
 
     Err err = {0, ""};
+    if (mode == M_BENCH_MATCH) { /* no model is run: no ONNX Runtime either */
+        DeepLog d;
+        int rc = deeplog_open_templates(&d, a.model_dir, &err) != 0 || bench_match(&d, a.bench_match, stdout, &err) != 0
+                     ? fail(&err)
+                     : 0;
+        deeplog_close(&d);
+        if (fflush(stdout) != 0 && rc == 0) {
+            fprintf(stderr, "inference_engine: cannot write the output: %s\n", strerror(errno));
+            rc = EXIT_OUTPUT;
+        }
+        return rc;
+    }
     OrtLib lib;
     OrtCtx ctx;
     int rc = 0;

@@ -148,6 +148,22 @@ def test_live_input_still_open_when_the_output_fails(engine, hdfs_dir, loghub):
         proc.wait()
 
 
+def test_bench_match_counts_what_the_reference_matches(engine, hdfs_dir, loghub, tmp_path):
+    """--bench-match times matching alone (no model, no ONNX Runtime): it reports every non-blank
+    line of the log and how many found a template, the reference's counts."""
+    real = (loghub / "HDFS_2k.log").read_bytes().split(b"\n")[:300]
+    lines = real[:100] + [b"", b"a b c d e no template says this"] * 40 + real[100:]
+    log = tmp_path / "mixed.log"
+    log.write_bytes(b"\n".join(lines))
+    report = json.loads(engine.run(hdfs_dir, "--bench-match", log, ort_lib=False,
+                                   env={"ORT_LIB": str(tmp_path / "no-onnxruntime.so")}).stdout)
+    expected = detect_file(log, hdfs_dir)
+    assert report["templates"] == len(load_model_dir(hdfs_dir).engine_vocab)
+    assert report["lines"] == len(expected) == 340
+    assert report["matched"] == sum(r["template"] is not None for r in expected) == 300
+    assert report["seconds"] > 0 and report["lines_per_s"] > 0
+
+
 def test_through_the_wrapper(hdfs_dir, loghub):
     from harness.cengine import run_detect
 

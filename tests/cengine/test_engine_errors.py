@@ -43,6 +43,8 @@ def expect(result, code: int, *fragments: str) -> None:
     (["--model", "m.onnx", "--input", "x.npy"], "needs --model, --input and --output"),
     (["--info", "a", "--log", "b"], "--info takes only a path"),
     (["DIR", "--bench", "10", "--log", "x"], "--bench takes no --log"),
+    (["DIR", "--bench-match", "x.log", "--log", "y"], "--bench-match takes only MODEL_DIR and LOG"),
+    (["--info", "DIR", "--bench-match", "x.log"], "--info takes only a path"),
 ])
 def test_usage_errors(engine, args, fragment):
     expect(engine.run(*args, ort_lib=False), USAGE, fragment, "(see --help)")
