@@ -87,14 +87,12 @@ typedef struct {
 static int push_record(Pending *p, Record r, Err *err)
 {
     if (p->nrec == p->caprec) {
-        size_t cap = p->caprec ? p->caprec * 2 : 1024;
-        Record *nr = realloc(p->recs, cap * sizeof *nr);
+        Record *nr = grow_array(p->recs, &p->caprec, p->nrec + 1, sizeof *nr, 1024);
         if (!nr) {
             err_set(err, EXIT_RUNTIME, "out of memory");
             return -1;
         }
         p->recs = nr;
-        p->caprec = cap;
     }
     p->recs[p->nrec++] = r;
     return 0;

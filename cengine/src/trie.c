@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 #define WILD 256u /* the symbol of "<*>": above every byte, so wildcard edges sort last */
 #define NONE SIZE_MAX
 
@@ -41,21 +43,15 @@ void trie_free(Trie *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Room for k more nodes. */
+/* Room for k more nodes (numbered in 32 bits). */
 static int reserve(Trie *t, size_t *cap, size_t k)
 {
     if (t->nnodes + k <= *cap)
         return 0;
-    size_t want = *cap ? *cap : 64;
-    while (want < t->nnodes + k)
-        want *= 2;
-    if (want > UINT32_MAX)
-        return -1;
-    TrieNode *nodes = realloc(t->nodes, want * sizeof *nodes);
-    if (!nodes)
+    TrieNode *nodes = NULL;
+    if (t->nnodes + k > UINT32_MAX || !(nodes = grow_array(t->nodes, cap, t->nnodes + k, sizeof *nodes, 64)))
         return -1;
     t->nodes = nodes;
-    *cap = want;
     return 0;
 }
 
@@ -78,14 +74,10 @@ static int todo_room(Todo *todo, size_t k)
 {
     if (todo->n + k <= todo->cap)
         return 0;
-    size_t cap = todo->cap ? todo->cap * 2 : 256;
-    while (cap < todo->n + k)
-        cap *= 2;
-    Task *task = realloc(todo->task, cap * sizeof *task);
+    Task *task = grow_array(todo->task, &todo->cap, todo->n + k, sizeof *task, 256);
     if (!task)
         return -1;
     todo->task = task;
-    todo->cap = cap;
     return 0;
 }
 

@@ -264,6 +264,19 @@ def vocab_and_log(draw, size: int):
     return templates, lines
 
 
+def check_generated(engine, directory, model, predict, templates, lines, matched: Counter) -> None:
+    """Install templates as directory's vocab.json, run the engine on lines: the reference's verdicts."""
+    (directory / "vocab.json").write_text(json.dumps({str(i): t for i, t in enumerate(templates)}, ensure_ascii=False),
+                                          encoding="utf-8")
+    log = directory / "generated.log"
+    log.write_bytes(b"\n".join(lines))
+    got = verdicts(engine.run(directory, "--log", log))
+    expected = detect_lines(read_log(log), dict(enumerate(templates)), model.header_fields, model.seq_len,
+                            model.top_g, predict)
+    assert got == expected
+    matched.update(r["template"] is not None for r in got)
+
+
 @pytest.fixture(scope="module")
 def scratch_model(hdfs_dir, tmp_path_factory):
     """The HDFS model with a vocab.json we rewrite per example (same size as the model's output)."""
@@ -274,23 +287,13 @@ def scratch_model(hdfs_dir, tmp_path_factory):
 
 def test_matcher_agrees_on_generated_logs(release_engine, scratch_model):
     model = load_model_dir(scratch_model)
-    size = len(model.engine_vocab)
     predict = ort_predict(model.onnx_path)
-    log = scratch_model / "generated.log"
     matched = Counter()
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(vocab_and_log(size))
+    @given(vocab_and_log(len(model.engine_vocab)))
     def check(case):
-        templates, lines = case
-        (scratch_model / "vocab.json").write_text(json.dumps({str(i): t for i, t in enumerate(templates)},
-                                                             ensure_ascii=False), encoding="utf-8")
-        log.write_bytes(b"\n".join(lines))
-        got = verdicts(release_engine.run(scratch_model, "--log", log))
-        expected = detect_lines(read_log(log), dict(enumerate(templates)), model.header_fields, model.seq_len,
-                                model.top_g, predict)
-        assert got == expected
-        matched.update(r["template"] is not None for r in got)
+        check_generated(release_engine, scratch_model, model, predict, *case, matched)
 
     check()
     assert matched[True] > 100 and matched[False] > 100, matched  # both paths were exercised
@@ -352,21 +355,12 @@ def test_matcher_agrees_on_generated_wide_vocabularies(engine, wide_model, tmp_p
     shutil.copytree(wide_model, target)
     model = load_model_dir(target)
     predict = ort_predict(model.onnx_path)
-    log = target / "generated.log"
     matched = Counter()
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.randoms(use_true_random=False))
     def check(rnd):
-        templates, lines = wide_vocab_and_log(rnd, WIDE_VOCAB)
-        (target / "vocab.json").write_text(json.dumps({str(i): t for i, t in enumerate(templates)},
-                                                      ensure_ascii=False), encoding="utf-8")
-        log.write_bytes(b"\n".join(lines))
-        got = verdicts(engine.run(target, "--log", log))
-        expected = detect_lines(read_log(log), dict(enumerate(templates)), model.header_fields, model.seq_len,
-                                model.top_g, predict)
-        assert got == expected
-        matched.update(r["template"] is not None for r in got)
+        check_generated(engine, target, model, predict, *wide_vocab_and_log(rnd, WIDE_VOCAB), matched)
 
     check()
     assert matched[True] > 1000 and matched[False] > 50, matched
