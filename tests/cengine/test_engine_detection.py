@@ -82,6 +82,35 @@ def test_stdin_and_text_format(release_engine, hdfs_dir, loghub):
 VERDICT_WAIT = 60  # seconds to wait for one verdict: generous, this is not a timing check
 
 
+def start_detection(engine, model_dir, stdin, *options) -> subprocess.Popen:
+    """The engine reading its standard input (a pipe), writing verdicts to a pipe of ours."""
+    return subprocess.Popen([str(engine.path), str(model_dir), "--log", "-", "--ort-lib", str(engine.ort_lib),
+                             *options], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **engine.env})
+
+
+class VerdictReader:
+    """Verdicts read from a running engine's output as they come, each wait bounded by VERDICT_WAIT."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc, self.pending = proc, b""
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(proc.stdout, selectors.EVENT_READ)
+
+    def take(self, count: int, what: str) -> list[dict]:
+        taken = []
+        while len(taken) < count:
+            while b"\n" not in self.pending:
+                assert self.selector.select(timeout=VERDICT_WAIT), \
+                    f"no verdict for {what} within {VERDICT_WAIT} s while the pipe was open"
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+                assert chunk, f"the engine closed its output before {what}: {self.proc.stderr.read()!r}"
+                self.pending += chunk
+            line, self.pending = self.pending.split(b"\n", 1)
+            taken.append(json.loads(line))
+        return taken
+
+
 @pytest.mark.parametrize("options", [[], ["--batch", "1"], ["--no-cache"]], ids=["default", "batch-1", "no-cache"])
 def test_live_pipe_gets_each_verdict_while_the_pipe_is_open(engine, hdfs_dir, loghub, tmp_path, options):
     """`tail -f app.log | inference_engine MODEL_DIR`: a real log written into a pipe line by line;
@@ -89,27 +118,15 @@ def test_live_pipe_gets_each_verdict_while_the_pipe_is_open(engine, hdfs_dir, lo
     batch size), and the whole output must equal the file-mode output and the reference."""
     real = (loghub / "HDFS_2k.log").read_bytes().split(b"\n")[:40]
     lines = real[:15] + [b"", b"   ", b"no such template"] + real[15:]
-    proc = subprocess.Popen([str(engine.path), str(hdfs_dir), "--log", "-", "--ort-lib", str(engine.ort_lib),
-                             *options], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **engine.env})
-    streamed, pending = [], b""
+    proc = start_detection(engine, hdfs_dir, subprocess.PIPE, *options)
+    reader, streamed = VerdictReader(proc), []
     try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            for number, line in enumerate(lines, start=1):
-                proc.stdin.write(line + b"\n")
-                proc.stdin.flush()
-                if not line.strip():
-                    continue
-                while b"\n" not in pending:
-                    assert selector.select(timeout=VERDICT_WAIT), \
-                        f"no verdict for line {number} within {VERDICT_WAIT} s while the pipe was open"
-                    chunk = os.read(proc.stdout.fileno(), 1 << 16)
-                    assert chunk, f"the engine closed its output before line {number}: {proc.stderr.read()!r}"
-                    pending += chunk
-                verdict, pending = pending.split(b"\n", 1)
-                assert pending == b"", f"more than one verdict after line {number}"
-                streamed.append(json.loads(verdict))
+        for number, line in enumerate(lines, start=1):
+            proc.stdin.write(line + b"\n")
+            proc.stdin.flush()
+            if line.strip():
+                streamed += reader.take(1, f"line {number}")
+                assert reader.pending == b"", f"more than one verdict after line {number}"
                 assert streamed[-1]["line"] == number
         proc.stdin.close()
         rest, stderr = proc.stdout.read(), proc.stderr.read()
@@ -123,17 +140,42 @@ def test_live_pipe_gets_each_verdict_while_the_pipe_is_open(engine, hdfs_dir, lo
     assert {r["reason"] for r in streamed} >= {"warmup", "unknown_template", "in_top_g"}
 
 
+def test_non_blocking_standard_input_is_waited_on(engine, hdfs_dir, loghub, tmp_path):
+    """A pipe whose writer made it non-blocking (O_NONBLOCK is shared by everyone holding it): once
+    the first half of a log is scored, the engine waits on the empty pipe for the rest instead of
+    taking EAGAIN for a read error, and gives the file-mode verdicts."""
+    real = (loghub / "HDFS_2k.log").read_bytes().split(b"\n")[:40]
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    proc = start_detection(engine, hdfs_dir, read_end)
+    os.close(read_end)
+    try:
+        os.write(write_end, b"\n".join(real[:20]) + b"\n")
+        streamed = VerdictReader(proc).take(20, "the first 20 lines")
+        os.write(write_end, b"\n".join(real[20:]) + b"\n")
+        os.close(write_end)
+        write_end = -1
+        rest, stderr = proc.communicate(timeout=VERDICT_WAIT)
+    finally:
+        if write_end >= 0:
+            os.close(write_end)
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0 and stderr == b"", stderr
+    log = tmp_path / "half.log"
+    log.write_bytes(b"\n".join(real) + b"\n")
+    assert streamed + [json.loads(l) for l in rest.splitlines()] == verdicts(engine.run(hdfs_dir, "--log", log))
+
+
 def test_live_input_still_open_when_the_output_fails(engine, hdfs_dir, loghub):
     """The reader of the engine's output goes away while its input pipe stays open: the next verdict
     fails to be written and the engine exits 5 at once, without waiting for the input to end."""
     real = (loghub / "HDFS_2k.log").read_bytes().split(b"\n")[:30]
-    proc = subprocess.Popen([str(engine.path), str(hdfs_dir), "--log", "-", "--ort-lib", str(engine.ort_lib)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **engine.env})
+    proc = start_detection(engine, hdfs_dir, subprocess.PIPE)
     try:
         proc.stdin.write(real[0] + b"\n")
         proc.stdin.flush()
-        assert proc.stdout.readline().startswith(b'{"line": 1,')
+        assert VerdictReader(proc).take(1, "line 1")[0]["line"] == 1
         proc.stdout.close()
         try:
             for line in real[1:]:
