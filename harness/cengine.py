@@ -95,8 +95,10 @@ def run_engine(args: Sequence[str], ort_lib: str | os.PathLike | None = None, bi
 
 
 def run_detect(model_dir, log_path, top_g: int | None = None, ort_lib=None, batch: int | None = None,
-               threads: int | None = None, binary: Path | None = None) -> list[dict[str, Any]]:
-    """Detection mode: one verdict dict per non-blank line of ``log_path``."""
+               threads: int | None = None, binary: Path | None = None, *,
+               opt_level: str | None = None) -> list[dict[str, Any]]:
+    """Detection mode: one verdict dict per non-blank line of ``log_path``. ``opt_level``: the
+    engine's --opt-level (disabled, basic, extended, all); None leaves the engine's default."""
     args = [str(model_dir), "--log", str(log_path)]
     if top_g is not None:
         args += ["--top-g", str(top_g)]
@@ -104,18 +106,25 @@ def run_detect(model_dir, log_path, top_g: int | None = None, ort_lib=None, batc
         args += ["--batch", str(batch)]
     if threads is not None:
         args += ["--threads", str(threads)]
+    if opt_level is not None:
+        args += ["--opt-level", opt_level]
     out = run_engine(args, ort_lib, binary).stdout.decode("utf-8")
     return [json.loads(line) for line in out.splitlines() if line]
 
 
-def run_parity(onnx_path, x: np.ndarray, ort_lib=None, binary: Path | None = None) -> np.ndarray:
-    """Parity mode: the model's first output for input ``x`` (any rank; int64 or float32)."""
+def run_parity(onnx_path, x: np.ndarray, ort_lib=None, binary: Path | None = None, *,
+               opt_level: str | None = None) -> np.ndarray:
+    """Parity mode: the model's first output for input ``x`` (any rank; int64 or float32).
+    ``opt_level`` as for run_detect."""
     import numpy as np
 
     with tempfile.TemporaryDirectory(prefix="cengine-parity-") as tmp:
         src, dst = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
         np.save(src, np.ascontiguousarray(x))
-        run_engine(["--model", str(onnx_path), "--input", str(src), "--output", str(dst)], ort_lib, binary)
+        args = ["--model", str(onnx_path), "--input", str(src), "--output", str(dst)]
+        if opt_level is not None:
+            args += ["--opt-level", opt_level]
+        run_engine(args, ort_lib, binary)
         return np.load(dst)
 
 

@@ -1,6 +1,6 @@
 /* libFuzzer target over every parser of untrusted bytes: vocab JSON, meta JSON, NPY headers and
- * log line matching. The first input byte picks the parser. For matching, the engine's greedy
- * matcher is checked against a brute-force dynamic-programming matcher on the same rules. */
+ * log line matching. The first input byte picks the parser. For matching, the engine's template
+ * trie is checked against a brute-force dynamic-programming matcher on the same rules. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +123,7 @@ static void fuzz_match(const uint8_t *data, size_t size)
         free(clean);
     }
     if (got != want)
-        abort(); /* the greedy matcher disagrees with the specification */
+        abort(); /* the template trie disagrees with the specification */
     matcher_free(&m);
 done:
     for (size_t k = 0; k < v.n; k++)

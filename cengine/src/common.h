@@ -5,9 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Process exit codes; documented in the usage text (src/main.c). */
+/* Process exit codes besides 0; documented in the usage text (src/main.c). */
 enum {
-    EXIT_OK_ = 0,
     EXIT_USAGE = 2,   /* bad or missing command-line arguments */
     EXIT_INPUT = 3,   /* bad model, metadata, vocab, NPY or log input */
     EXIT_RUNTIME = 4, /* ONNX Runtime missing, too old, or failing to run */
@@ -34,6 +33,11 @@ int read_file(const char *path, size_t max_bytes, char **out, size_t *out_len, E
 
 /* Multiply/add sizes, returning -1 on overflow. */
 int size_mul(size_t a, size_t b, size_t *out);
+
+/* items (an array of *cap elements of size bytes) reallocated to hold at least need, the capacity
+ * doubled from first as often as that takes; NULL on overflow or out of memory (items is then
+ * still valid and *cap unchanged). */
+void *grow_array(void *items, size_t *cap, size_t need, size_t size, size_t first);
 
 /* Strict decimal parse of a whole string into [lo, hi]. */
 int parse_long(const char *s, long lo, long hi, long *out);

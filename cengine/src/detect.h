@@ -5,19 +5,8 @@
 
 #include <stdio.h>
 
-#include "match.h"
-#include "meta.h"
-#include "model.h"
-#include "vocab.h"
-
-typedef struct {
-    Meta meta;
-    Vocab vocab;
-    Matcher matcher;
-    Model model;
-    size_t in_index, out_index;
-    long seq_len, vocab_size;
-} DeepLog;
+#include "deeplog.h"
+#include "reader.h"
 
 enum { FORMAT_JSONL = 0, FORMAT_TEXT = 1 };
 
@@ -28,15 +17,7 @@ typedef struct {
     int cache;     /* run each distinct window once (1) or every window (0) */
 } DetectOptions;
 
-/* Load MODEL_DIR/{deeplog.onnx, deeplog.onnx.meta.json, vocab.json} and cross-check them. */
-int deeplog_open(DeepLog *d, const OrtCtx *ctx, const char *dir, int threads, Err *err);
-void deeplog_close(DeepLog *d);
-
 /* Read lines from in, write one verdict per non-blank line to out. */
-int detect_stream(DeepLog *d, const DetectOptions *o, FILE *in, FILE *out, Err *err);
-
-/* Time iterations Runs of batch windows: the whole engine batch step vs OrtApi::Run alone.
- * Prints one JSON object to out. */
-int deeplog_bench(DeepLog *d, long iterations, long batch, FILE *out, Err *err);
+int detect_stream(DeepLog *d, const DetectOptions *o, LineReader *in, FILE *out, Err *err);
 
 #endif

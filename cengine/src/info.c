@@ -56,7 +56,8 @@ static void print_meta(FILE *out, const Meta *m)
 }
 
 /* Describe one .onnx file and the metadata file beside it (if any). */
-static int describe_model(const OrtLib *lib, const OrtCtx *ctx, const char *onnx, FILE *out, Err *err)
+static int describe_model(const OrtLib *lib, const OrtCtx *ctx, const char *onnx, const SessionConfig *cfg, FILE *out,
+                          Err *err)
 {
     Model m;
     Meta meta;
@@ -75,7 +76,7 @@ static int describe_model(const OrtLib *lib, const OrtCtx *ctx, const char *onnx
         }
         have_meta = 1;
     }
-    if (model_open(&m, ctx, onnx, 1, err) != 0) {
+    if (model_open(&m, ctx, onnx, cfg, err) != 0) {
         if (have_meta)
             meta_free(&meta);
         free(meta_path);
@@ -112,10 +113,10 @@ static int describe_model(const OrtLib *lib, const OrtCtx *ctx, const char *onnx
     return 0;
 }
 
-int info_run(const OrtLib *lib, const OrtCtx *ctx, const char *path, FILE *out, Err *err)
+int info_run(const OrtLib *lib, const OrtCtx *ctx, const char *path, const SessionConfig *cfg, FILE *out, Err *err)
 {
     if (!is_dir(path))
-        return describe_model(lib, ctx, path, out, err);
+        return describe_model(lib, ctx, path, cfg, out, err);
     static const char *const MODELS[] = {"deeplog.onnx", "mscred.onnx"};
     int found = 0, rc = 0;
     for (size_t i = 0; i < 2 && rc == 0; i++) {
@@ -126,7 +127,7 @@ int info_run(const OrtLib *lib, const OrtCtx *ctx, const char *path, FILE *out, 
         }
         if (access(p, F_OK) == 0) {
             found++;
-            rc = describe_model(lib, ctx, p, out, err);
+            rc = describe_model(lib, ctx, p, cfg, out, err);
         }
         free(p);
     }

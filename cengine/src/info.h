@@ -7,6 +7,6 @@
 #include "model.h"
 #include "ort_loader.h"
 
-int info_run(const OrtLib *lib, const OrtCtx *ctx, const char *path, FILE *out, Err *err);
+int info_run(const OrtLib *lib, const OrtCtx *ctx, const char *path, const SessionConfig *cfg, FILE *out, Err *err);
 
 #endif

@@ -71,6 +71,20 @@ size_t clean_text(const char *in, size_t n, char *out)
     size_t k = 0, i = 0;
     int pending_space = 0;
     while (i < n) {
+        /* The common case first: a run of printable ASCII is copied as it is. */
+        size_t run = i;
+        while (run < n && (unsigned char)in[run] > ' ' && (unsigned char)in[run] < 0x80)
+            run++;
+        if (run > i) {
+            if (pending_space) {
+                out[k++] = ' ';
+                pending_space = 0;
+            }
+            memcpy(out + k, in + i, run - i);
+            k += run - i;
+            i = run;
+            continue;
+        }
         unsigned char c = (unsigned char)in[i];
         if (is_ws(c)) {
             pending_space = k > 0;
@@ -128,6 +142,15 @@ static size_t count_chars(const char *s, size_t n)
     return c;
 }
 
+/* One template, normalised, cut at its wildcards: its literal pieces side by side in text. */
+typedef struct {
+    size_t index;         /* key in the vocab */
+    size_t literal_chars; /* code points outside wildcards (tie-break) */
+    size_t nseg;          /* literal segments = wildcards + 1 */
+    char *text;
+    size_t *seg_off, *seg_len;
+} Pattern;
+
 static int pattern_build(Pattern *p, size_t index, const char *tmpl, size_t len)
 {
     memset(p, 0, sizeof *p);
@@ -170,7 +193,6 @@ static int pattern_build(Pattern *p, size_t index, const char *tmpl, size_t len)
     p->seg_len[seg] = out - start;
     p->text[out] = '\0';
     p->literal_chars = count_chars(p->text, out);
-    p->min_len = out + wild;
     free(norm);
     return 0;
 }
@@ -194,81 +216,67 @@ void matcher_free(Matcher *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->n; i++)
-        pattern_free(&m->p[i]);
-    free(m->p);
+    trie_free(&m->trie);
+    free(m->index_of_rank);
     memset(m, 0, sizeof *m);
 }
 
 int matcher_build(Matcher *m, const Vocab *v, Err *err)
 {
     memset(m, 0, sizeof *m);
-    m->p = calloc(v->n ? v->n : 1, sizeof *m->p);
-    if (!m->p)
-        goto oom;
-    for (size_t i = 0; i < v->n; i++) {
-        m->n = i + 1;
-        if (pattern_build(&m->p[i], i, v->text[i], v->len[i]) != 0)
-            goto oom;
+    size_t n = v->n, built = 0;
+    int rc = -1;
+    Pattern *p = calloc(n ? n : 1, sizeof *p);
+    TrieKey *keys = calloc(n ? n : 1, sizeof *keys);
+    m->index_of_rank = malloc((n ? n : 1) * sizeof *m->index_of_rank);
+    if (!p || !keys || !m->index_of_rank) /* n < 2^32: a vocab is at most 1 GiB */
+        goto done;
+    for (; built < n; built++)
+        if (pattern_build(&p[built], built, v->text[built], v->len[built]) != 0) {
+            built++;
+            goto done;
+        }
+    /* Rank = position in (most literal characters, lowest index) order: the lowest rank wins. */
+    qsort(p, n, sizeof *p, pattern_order);
+    for (size_t r = 0; r < n; r++) {
+        m->index_of_rank[r] = p[r].index;
+        keys[r] = (TrieKey){p[r].text, p[r].seg_off, p[r].seg_len, p[r].nseg, (uint32_t)r};
     }
-    qsort(m->p, m->n, sizeof *m->p, pattern_order);
-    return 0;
-oom:
-    matcher_free(m);
-    err_set(err, EXIT_RUNTIME, "out of memory building the template matcher");
-    return -1;
+    if (trie_build(&m->trie, keys, n) != 0)
+        goto done;
+    m->n = n;
+    rc = 0;
+done:
+    for (size_t i = 0; i < built; i++)
+        pattern_free(&p[i]);
+    free(p);
+    free(keys);
+    if (rc != 0) {
+        matcher_free(m);
+        err_set(err, EXIT_RUNTIME, "out of memory building the template matcher");
+    }
+    return rc;
 }
 
-/* Leftmost occurrence of needle in hay[from, to), or -1. */
-static long find(const char *hay, size_t from, size_t to, const char *needle, size_t nlen)
+long matcher_match(Matcher *m, const char *s, size_t n)
 {
-    if (nlen == 0)
-        return from <= to ? (long)from : -1;
-    if (to < from || to - from < nlen)
+    long rank = trie_search(&m->trie, s, n);
+    return rank < 0 ? -1 : (long)m->index_of_rank[rank];
+}
+
+long match_line(Matcher *m, long header_fields, const char *line, size_t n, CleanBuf *cb)
+{
+    const char *content;
+    size_t clen;
+    if (split_content(line, n, header_fields, &content, &clen) != 0)
         return -1;
-    const char *p = hay + from, *last = hay + to - nlen;
-    while (p <= last) {
-        p = memchr(p, needle[0], (size_t)(last - p) + 1);
-        if (!p)
-            return -1;
-        if (memcmp(p, needle, nlen) == 0)
-            return (long)(p - hay);
-        p++;
+    if (clen > cb->cap) {
+        /* clean_text may grow invalid bytes into U+FFFD: up to 3 bytes each. */
+        char *buf = clen <= SIZE_MAX / 3 ? realloc(cb->buf, 3 * clen) : NULL;
+        if (!buf)
+            return -2;
+        cb->buf = buf;
+        cb->cap = clen;
     }
-    return -1;
-}
-
-static int pattern_match(const Pattern *p, const char *s, size_t n)
-{
-    if (n < p->min_len)
-        return 0;
-    const char *t = p->text;
-    size_t first = p->seg_len[0];
-    if (p->nseg == 1)
-        return n == first && memcmp(s, t, n) == 0;
-    size_t last_off = p->seg_off[p->nseg - 1], last_len = p->seg_len[p->nseg - 1];
-    if (memcmp(s, t, first) != 0 || memcmp(s + n - last_len, t + last_off, last_len) != 0)
-        return 0;
-    /* Greedy leftmost placement of the middle pieces leaves the most room for the rest;
-     * each wildcard takes at least one character (one UTF-8 sequence: the text is clean). */
-    size_t pos = first, end = n - last_len;
-    for (size_t k = 1; k + 1 < p->nseg; k++) {
-        if (pos >= end)
-            return 0;
-        unsigned char c = (unsigned char)s[pos];
-        size_t from = pos + (c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4);
-        long q = find(s, from, end, t + p->seg_off[k], p->seg_len[k]);
-        if (q < 0)
-            return 0;
-        pos = (size_t)q + p->seg_len[k];
-    }
-    return end > pos;
-}
-
-long matcher_match(const Matcher *m, const char *s, size_t n)
-{
-    for (size_t i = 0; i < m->n; i++)
-        if (pattern_match(&m->p[i], s, n))
-            return (long)m->p[i].index;
-    return -1;
+    return matcher_match(m, cb->buf, clean_text(content, clen, cb->buf));
 }

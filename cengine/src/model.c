@@ -240,7 +240,7 @@ done:
     return rc;
 }
 
-int model_open(Model *m, const OrtCtx *ctx, const char *path, int threads, Err *err)
+int model_open(Model *m, const OrtCtx *ctx, const char *path, const SessionConfig *cfg, Err *err)
 {
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
@@ -261,7 +261,9 @@ int model_open(Model *m, const OrtCtx *ctx, const char *path, int threads, Err *
     char what[4200];
     snprintf(what, sizeof what, "cannot load model %s", path);
     if (ort_check(api, api->CreateSessionOptions(&m->opts), EXIT_RUNTIME, "cannot create session options", err) ||
-        ort_check(api, api->SetIntraOpNumThreads(m->opts, threads), EXIT_RUNTIME, "cannot set threads", err) ||
+        ort_check(api, api->SetIntraOpNumThreads(m->opts, cfg->threads), EXIT_RUNTIME, "cannot set threads", err) ||
+        ort_check(api, api->SetSessionGraphOptimizationLevel(m->opts, cfg->opt_level), EXIT_RUNTIME,
+                  "cannot set the graph optimization level", err) ||
         ort_check(api, api->CreateSession(ctx->env, path, m->opts, &m->sess), EXIT_INPUT, what, err))
         goto fail;
     if (ort_check(api, api->SessionGetInputCount(m->sess, &m->n_in), EXIT_INPUT, what, err) ||

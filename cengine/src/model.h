@@ -21,6 +21,13 @@ typedef struct {
     OrtAllocator *alloc;
 } OrtCtx;
 
+/* How sessions are made: intra-op threads and the graph optimisation level (ORT_DISABLE_ALL,
+ * ORT_ENABLE_BASIC, ORT_ENABLE_EXTENDED or ORT_ENABLE_ALL, ONNX Runtime's default). */
+typedef struct {
+    int threads;
+    GraphOptimizationLevel opt_level;
+} SessionConfig;
+
 typedef struct {
     const OrtCtx *ctx;
     OrtSessionOptions *opts;
@@ -36,8 +43,8 @@ typedef struct {
 int ort_ctx_init(OrtCtx *ctx, const OrtLib *lib, Err *err);
 void ort_ctx_free(OrtCtx *ctx);
 
-/* Load a model file with intra-op threads as given. Bad or unreadable models -> EXIT_INPUT. */
-int model_open(Model *m, const OrtCtx *ctx, const char *path, int threads, Err *err);
+/* Load a model file with a session made as cfg says. Bad or unreadable models -> EXIT_INPUT. */
+int model_open(Model *m, const OrtCtx *ctx, const char *path, const SessionConfig *cfg, Err *err);
 void model_close(Model *m);
 
 /* Set err from an OrtStatus (and release it); returns -1 if status is an error, else 0. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "npy.h"
+#include "outfile.h"
 
 int npy_load_for(const char *path, const IoSpec *input, NpyInfo *info, void **data, Err *err)
 {
@@ -84,42 +85,22 @@ done:
     return rc;
 }
 
-/* Write the NPY to a temporary file beside the target, then rename it into place. */
-static int write_npy_atomic(const char *path, int type, const int64_t *dims, size_t rank, const void *data,
-                            size_t bytes, Err *err)
+typedef struct {
+    int type;
+    const int64_t *dims;
+    size_t rank;
+    const void *data;
+    size_t bytes;
+} NpyOut;
+
+static int emit_npy(FILE *f, void *ctx)
 {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) {
-        err_set(err, EXIT_RUNTIME, "out of memory");
-        return -1;
-    }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        err_set(err, EXIT_OUTPUT, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    FILE *f = fdopen(fd, "wb");
-    int ok = f && npy_write(f, type, dims, rank, data, bytes) == 0;
-    if (f)
-        ok = (fclose(f) == 0) && ok;
-    else
-        close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        err_set(err, EXIT_OUTPUT, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
+    const NpyOut *o = ctx;
+    return npy_write(f, o->type, o->dims, o->rank, o->data, o->bytes);
 }
 
-int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, const char *out_npy, int threads,
-               Err *err)
+int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, const char *out_npy,
+               const SessionConfig *cfg, Err *err)
 {
     const OrtApi *api = ctx->api;
     Model m;
@@ -128,7 +109,7 @@ int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, co
     OrtValue *out = NULL;
     OrtTensorTypeAndShapeInfo *ti = NULL;
     int rc = -1;
-    if (model_open(&m, ctx, model_path, threads, err) != 0)
+    if (model_open(&m, ctx, model_path, cfg, err) != 0)
         return -1;
     if (m.n_in != 1 || m.n_out < 1) {
         err_set(err, EXIT_INPUT, "%s has %zu inputs and %zu outputs; parity mode feeds one input", model_path, m.n_in,
@@ -161,7 +142,8 @@ int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, co
         ort_check(api, api->GetTensorShapeElementCount(ti, &count), EXIT_RUNTIME, "cannot read the output", err) ||
         ort_check(api, api->GetTensorMutableData(out, &odata), EXIT_RUNTIME, "cannot read the output", err))
         goto done;
-    if (write_npy_atomic(out_npy, (int)et, dims, rank, odata, count * npy_type_size((int)et), err) != 0)
+    NpyOut npy = {(int)et, dims, rank, odata, count * npy_type_size((int)et)};
+    if (write_output(out_npy, emit_npy, &npy, err) != 0)
         goto done;
     rc = 0;
 done:

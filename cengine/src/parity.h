@@ -5,8 +5,8 @@
 #include "model.h"
 #include "npy.h"
 
-int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, const char *out_npy, int threads,
-               Err *err);
+int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, const char *out_npy,
+               const SessionConfig *cfg, Err *err);
 
 /* Read and validate an NPY file against a model input (type, rank, fixed dims, exact size).
  * On success *data (caller frees) holds info->data_bytes bytes. */

@@ -76,6 +76,22 @@ int size_mul(size_t a, size_t b, size_t *out)
     return 0;
 }
 
+void *grow_array(void *items, size_t *cap, size_t need, size_t size, size_t first)
+{
+    size_t want = *cap ? *cap : first, bytes;
+    while (want < need) {
+        if (want > SIZE_MAX / 2)
+            return NULL;
+        want *= 2;
+    }
+    if (size_mul(want, size, &bytes) != 0)
+        return NULL;
+    void *p = realloc(items, bytes);
+    if (p)
+        *cap = want;
+    return p;
+}
+
 int parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end = NULL;

@@ -6,7 +6,7 @@
 
 typedef struct {
     size_t n;
-    char **text; /* text[i]: template of key i (NUL-terminated, owned) */
+    char **text; /* text[i]: template of key i (owned; NUL-terminated, and may hold NULs itself) */
     size_t *len; /* byte length of text[i] */
 } Vocab;
 

@@ -39,14 +39,16 @@ class Engine:
     ort_lib: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    def run(self, *args, stdin: bytes | None = None, ort_lib: bool = True, env: dict[str, str] | None = None,
-            timeout: float = 600) -> Result:
+    def run(self, *args, stdin: bytes | int | None = None, ort_lib: bool = True, env: dict[str, str] | None = None,
+            timeout: float = 600, preexec_fn=None) -> Result:
+        """``stdin``: bytes to feed, or a file descriptor to hand over as the engine's standard input."""
         cmd = [str(self.path), *map(str, args)]
         if ort_lib:
             cmd += ["--ort-lib", str(self.ort_lib)]
         import os
 
-        done = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout,
+        feed = {"stdin": stdin} if isinstance(stdin, int) else {"input": stdin}
+        done = subprocess.run(cmd, **feed, capture_output=True, timeout=timeout, preexec_fn=preexec_fn,
                               env={**os.environ, **self.env, **(env or {})})
         stderr = done.stderr.decode("utf-8", errors="replace")
         assert done.returncode >= 0, f"{self.name} engine killed by signal {-done.returncode}: {stderr[-2000:]}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -33,12 +35,16 @@ def expect(result, code: int, *fragments: str) -> None:
     (["DIR", "--format", "xml"], "--format must be jsonl or text"),
     (["DIR", "--batch", "0"], "--batch must be an integer"),
     (["DIR", "--threads", "0"], "--threads must be an integer"),
+    (["DIR", "--opt-level", "fast"], "--opt-level must be disabled, basic, extended or all, got 'fast'"),
+    (["--model", "m.onnx", "--input", "x.npy", "--output", "y.npy", "--opt-level", "99"], "--opt-level must be"),
     (["DIR", "--log"], "option --log needs a value"),
     (["DIR", "OTHER"], "unexpected argument OTHER"),
     (["DIR", "--log", "a", "--log", "b"], "given twice"),
     (["--model", "m.onnx", "--input", "x.npy"], "needs --model, --input and --output"),
     (["--info", "a", "--log", "b"], "--info takes only a path"),
     (["DIR", "--bench", "10", "--log", "x"], "--bench takes no --log"),
+    (["DIR", "--bench-match", "x.log", "--log", "y"], "--bench-match takes only MODEL_DIR and LOG"),
+    (["--info", "DIR", "--bench-match", "x.log"], "--info takes only a path"),
 ])
 def test_usage_errors(engine, args, fragment):
     expect(engine.run(*args, ort_lib=False), USAGE, fragment, "(see --help)")
@@ -154,6 +160,9 @@ MODEL_CASES = {
                                                                          for i, t in vocab_of(d).items()}), d),
                            "is not an index"),
     "vocab value not text": (lambda d: then(write_json(d / "vocab.json", {**vocab_of(d), "0": 7}), d), "not a string"),
+    "vocab key with a NUL": (lambda d: then(write_json(d / "vocab.json", {("0\x00" if i == "0" else i): t
+                                                                          for i, t in vocab_of(d).items()}), d),
+                             "is not an index"),
     "vocab not utf-8": (lambda d: then((d / "vocab.json").write_bytes(
         (d / "vocab.json").read_bytes().replace(b'"0": "', b'"0": "\xff', 1)), d), "not valid UTF-8"),
     "vocab longer than meta": (lambda d: then(write_json(d / "vocab.json", grown_vocab(d)), d),
@@ -174,6 +183,62 @@ def test_bad_model_dirs(engine, copy_dir, loghub, case):
 def test_bad_log_paths(engine, hdfs_dir, tmp_path):
     expect(engine.run(hdfs_dir, "--log", tmp_path / "missing.log"), INPUT, "cannot open log")
     expect(engine.run(hdfs_dir, "--log", tmp_path), INPUT, "is a directory")
+
+
+# --- reading the log ---------------------------------------------------------------------------------------
+
+def test_read_error_is_bad_input_with_its_line_number(engine, hdfs_dir, tmp_path):
+    """A standard input that cannot be read (a directory's descriptor: read() fails with EISDIR) is
+    exit 3 naming the line, not an empty successful run."""
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        result = engine.run(hdfs_dir, "--log", "-", stdin=fd)
+    finally:
+        os.close(fd)
+    expect(result, INPUT, "cannot read the log at line 1: Is a directory")
+    assert result.stdout == b""
+
+
+def limit_address_space(limit: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@pytest.fixture(scope="module")
+def address_space_floor(release_engine, hdfs_dir, loghub) -> int:
+    """The smallest RLIMIT_AS (to 16 MiB) under which the release engine runs a normal detection."""
+    cmd = [str(release_engine.path), str(hdfs_dir), "--log", str(loghub / "HDFS_2k.log"),
+           "--ort-lib", str(release_engine.ort_lib)]
+
+    def runs(limit: int) -> bool:
+        return subprocess.run(cmd, capture_output=True, preexec_fn=limit_address_space(limit)).returncode == 0
+
+    low, high = 16 << 20, 8 << 30
+    assert runs(high), "the engine does not run under an 8 GiB address space limit"
+    while high - low > 16 << 20:
+        middle = (low + high) // 2
+        low, high = (low, middle) if runs(middle) else (middle, high)
+    return high
+
+
+@pytest.mark.parametrize("size, detail", [(1 << 30, "(the line is longer than"),
+                                          (64 << 20, "(no room to clean its ")])
+def test_a_line_too_long_for_memory_is_bad_input(release_engine, hdfs_dir, loghub, tmp_path, address_space_floor,
+                                                 size, detail):
+    """Line 11 holds a real header and then `size` NUL bytes, under an address space limit 256 MiB
+    above what a normal run needs: a 1 GiB line cannot be buffered, a 64 MiB one is buffered but
+    cannot be cleaned (3 bytes per input byte). Both are exit 3 naming line 11, not a silent end
+    of input (exit 0 with the first ten verdicts) nor an "out of memory" runtime failure.
+    (Release build only: the sanitizers reserve terabytes of address space.)"""
+    real = (loghub / "HDFS_2k.log").read_bytes().split(b"\n")
+    log = tmp_path / "huge.log"
+    with open(log, "wb") as f:
+        f.write(b"\n".join(real[:10]) + b"\n" + b" ".join(real[10].split()[:5]) + b" ")
+        f.truncate(f.tell() + size)  # NUL bytes, as a sparse file: no disk space used
+        f.seek(0, os.SEEK_END)
+        f.write(b"\n" + real[11] + b"\n")
+    result = release_engine.run(hdfs_dir, "--log", log,
+                                preexec_fn=limit_address_space(address_space_floor + (256 << 20)))
+    expect(result, INPUT, "cannot read the log at line 11: Cannot allocate memory", detail)
 
 
 def test_output_that_cannot_be_written(engine, hdfs_dir, loghub):
@@ -258,6 +323,22 @@ def test_tensor_mode_bad_model_and_unwritable_output(engine, hdfs_dir, tmp_path)
                       tmp_path / "y.npy"), INPUT, "cannot load model")
     expect(engine.run("--model", hdfs_dir / "deeplog.onnx", "--input", tmp_path / "x.npy", "--output",
                       tmp_path / "no" / "y.npy"), OUTPUT, "cannot create")
+
+
+def test_tensor_mode_output_onto_a_device_is_written_in_place(engine, hdfs_dir, tmp_path):
+    """--output naming a device (a private node of /dev/full's device numbers) is written in place:
+    ENOSPC is exit 5 with one line, and the node stays a character device. Renaming a temporary
+    file over it, as every output used to be written, replaced /dev/full itself with a regular file."""
+    np.save(tmp_path / "x.npy", np.zeros((2, 10), np.int64))
+    full = tmp_path / "full"
+    try:
+        os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    result = engine.run("--model", hdfs_dir / "deeplog.onnx", "--input", tmp_path / "x.npy", "--output", full)
+    expect(result, OUTPUT, f"cannot write {full}: No space left on device")
+    assert stat.S_ISCHR(os.lstat(full).st_mode), "the device node was replaced"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "x.npy"]
 
 
 def test_info_errors(engine, tmp_path):
