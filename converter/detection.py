@@ -87,7 +87,7 @@ def detect_lines(lines: Iterable[str | bytes], engine_vocab: dict[int, str], hea
         logits = np.asarray(predict(x))
         if logits.ndim != 2 or logits.shape[0] != len(x):
             raise AlogError(f"predict returned shape {list(logits.shape)} for {len(x)} windows; expected [n, vocab]")
-        for row, owner in zip(logits, pending[start:start + batch]):
+        for row, owner in zip(logits, pending[start:start + batch], strict=True):  # shape checked above
             record = records[owner]
             if not 0 <= record["template"] < row.shape[0]:
                 raise AlogError(f"template {record['template']} is outside the model's {row.shape[0]} logits")
@@ -100,7 +100,7 @@ def detect_lines(lines: Iterable[str | bytes], engine_vocab: dict[int, str], hea
 def ort_predict(onnx_path, input_name: str | None = None, output_name: str | None = None,
                 threads: int = 1) -> Predict:
     """A predict callable over one ONNX Runtime session (CPU, ``threads`` intra-op threads), reused."""
-    from converter.verification import ort_session
+    from converter.ortsession import ort_session
 
     try:
         session = ort_session(onnx_path, threads=threads)

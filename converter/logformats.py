@@ -42,7 +42,9 @@ _MONTHS = {name: i for i, name in enumerate(calendar.month_abbr) if name}
 # One regex per known format, used to recognise its lines (detection, "is this really a bgl log?").
 HEADER_PATTERNS = {
     "hdfs": re.compile(r"^\d{6}\s+\d{6}\s+\d+\s+[A-Z]+\s+\S+:(\s|$)"),
-    "bgl": re.compile(r"^\S+\s+\d+\s+\d{4}\.\d{2}\.\d{2}\s+\S+\s+\d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}\.\d+\s+\S+\s+\S+\s+\S+\s+\S+"),
+    # label, epoch, date, node, then time, node, kind, part and level
+    "bgl": re.compile(r"^\S+\s+\d+\s+\d{4}\.\d{2}\.\d{2}\s+\S+\s+"
+                      r"\d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}\.\d+\s+\S+\s+\S+\s+\S+\s+\S+"),
     "openssh": re.compile(r"^[A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}\s+\S+\s+[\w.\-/]+(\[\d+\])?:(\s|$)"),
 }
 DETECT_SAMPLE = 50

@@ -24,7 +24,7 @@ from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
 
 from converter import atomic
-from converter.errors import AlogError
+from converter.errors import AlogError, first_line
 from converter.logformats import (
     ASCII_WS,
     HEADER_PATTERNS,
@@ -59,8 +59,7 @@ def load_miner_config(config_path: str | Path | None = None) -> TemplateMinerCon
         config.load(str(path))
     except (configparser.Error, ValueError, SyntaxError, KeyError, TypeError) as exc:
         # json / ast / re errors are ValueError or SyntaxError subclasses.
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AlogError(f"bad Drain3 config {path}: {first}") from None
+        raise AlogError(f"bad Drain3 config {path}: {first_line(exc)}") from None
     if config.drain_extra_delimiters:
         raise AlogError(f"bad Drain3 config {path}: extra_delimiters is not supported (templates must stay literal)")
     if (config.mask_prefix, config.mask_suffix) != ("<", ">") or any(
@@ -151,7 +150,7 @@ def read_parquet(path, what: str) -> pa.Table:
     try:
         return pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise AlogError(f"not a parquet table: {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise AlogError(f"not a parquet table: {path} ({first_line(exc)})") from None
 
 
 def read_parsed(path) -> pd.DataFrame:
