@@ -24,6 +24,8 @@ MSCRED_OUTPUT = "reconstruction"
 
 # The export strategies (converter.exporting): auto is the default.
 EXPORT_STRATEGIES = ("auto", "legacy", "dynamo")
+# ONNX Runtime's graph optimization levels, by the names the matrix and the C engine use.
+OPT_LEVELS = ("disabled", "basic", "extended", "all")
 
 META_FORMAT_VERSION = 1
 DEFAULT_TOP_G = 9

@@ -30,8 +30,9 @@ from converter import artifacts, atomic, graphinfo, versions
 from converter.capture import capture_exporter_output
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError, first_line, innermost, root_cause
+from converter.ortsession import ort_session
 from converter.specs import ExportSpec
-from converter.verification import compare_at_shapes, ort_session, worst
+from converter.verification import compare_at_shapes, worst
 
 STRATEGIES = artifacts.EXPORT_STRATEGIES
 LEGACY_DEFAULT_OPSET = 17  # the newest opset torch 1.13's TorchScript exporter writes

@@ -196,7 +196,7 @@ def graph_input_dims(proto, input_name: str) -> list[Any]:
 
 def run_at_shape(onnx_path: Path, input_name: str, array) -> str:
     """Run the artifact in ONNX Runtime on one input: "ran" or the error's first line."""
-    from converter.verification import ort_session
+    from converter.ortsession import ort_session
 
     try:
         session = ort_session(onnx_path)

@@ -14,7 +14,7 @@ import pytest
 from converter import artifacts
 from converter.cli import main
 from converter.exporting import exporter_signature
-from converter.verification import ort_session
+from converter.ortsession import ort_session
 
 CASES = {
     "HDFS": {"format": "hdfs", "build": ["--session-col", "none"], "mscred": True},

@@ -51,7 +51,8 @@ def repro_bundle(mut: ModelUnderTest, strategy: str, artifact: Path, x, comparis
        "the exported graph no longer freezes a shape there")
 def dynamic_axes(ctx: ModelContext) -> Outcome:
     from converter import graphinfo
-    from converter.verification import compare_inputs, ort_session, shape_inputs, worst
+    from converter.ortsession import ort_session
+    from converter.verification import compare_inputs, shape_inputs, worst
     from harness.parity.bundles import replay_command
 
     mut = ctx.exported()

@@ -47,7 +47,7 @@ def detection_agreement(model_dir: Path, log: Path, ort_lib: Path, binary: Path)
        "the accepted engine mismatch is gone")
 def cengine(ctx: ModelContext) -> Outcome:
     from converter.compare import compare
-    from converter.verification import ort_session
+    from converter.ortsession import ort_session
     from harness import cengine as engine
 
     mut = ctx.exported()

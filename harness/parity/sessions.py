@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import AlogError, first_line
-from converter.verification import ort_session
+from converter.ortsession import ort_session
 
 DEFAULT_THREADS = 1  # one intra-op thread on each side: deterministic and fair on a shared machine
 
