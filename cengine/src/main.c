@@ -25,10 +25,11 @@ static const char USAGE[] =
     "      deeplog.onnx.meta.json,vocab.json}; one verdict per non-blank line:\n"
     "      {\"line\": n, \"template\": k|null, \"verdict\": \"normal\"|\"anomaly\",\n"
     "       \"reason\": \"warmup\"|\"in_top_g\"|\"not_in_top_g\"|\"unknown_template\", \"rank\": r|null}\n"
-    "  inference_engine --model FILE.onnx --input X.npy --output Y.npy [--threads N] [--opt-level LEVEL]\n"
-    "                   [--ort-lib PATH]\n"
-    "      run a single-input model on an NPY tensor and write its first output as NPY (a file is\n"
-    "      replaced whole, by renaming a complete copy over it; a device or FIFO is written in place)\n"
+    "  inference_engine --model FILE.onnx --input X.npy --output Y.npy [--input X2.npy --output Y2.npy ...]\n"
+    "                   [--threads N] [--opt-level LEVEL] [--ort-lib PATH]\n"
+    "      run a single-input model on NPY tensors and write each first output as NPY, the n-th --input\n"
+    "      to the n-th --output, all through one session (a file is replaced whole, by renaming a\n"
+    "      complete copy over it; a device or FIFO is written in place)\n"
     "  inference_engine --info MODEL_DIR|FILE.onnx [--opt-level LEVEL] [--ort-lib PATH]\n"
     "      print inputs, outputs, opset and metadata\n"
     "  inference_engine MODEL_DIR --bench N [--batch B] [--threads N] [--opt-level LEVEL] [--ort-lib PATH]\n"
@@ -51,11 +52,29 @@ static const char USAGE[] =
     "            cannot be read, or holds a line too long for memory, names the line),\n"
     "            4 ONNX Runtime missing/too old/failed, 5 cannot write output\n";
 
+#define MAX_PAIRS 4096     /* --input/--output pairs of one parity run */
+#define REPEATED ((size_t)-1) /* an option that may repeat: no single slot in Args */
+
 typedef struct {
-    const char *model_dir, *log, *format, *ort_lib, *model, *input, *output, *info;
+    const char *model_dir, *log, *format, *ort_lib, *model, *info;
     const char *top_g, *threads, *batch, *bench, *opt_level, *bench_match;
+    const char *inputs[MAX_PAIRS], *outputs[MAX_PAIRS];
+    size_t n_inputs, n_outputs;
     int no_cache;
 } Args;
+
+/* --input and --output repeat (pairs, in order); every other option is given once. */
+static int repeated_opt(Args *a, const char *name, const char *val)
+{
+    int is_in = strcmp(name, "--input") == 0;
+    size_t *n = is_in ? &a->n_inputs : &a->n_outputs;
+    if (*n == MAX_PAIRS) {
+        fprintf(stderr, "inference_engine: at most %d %s options (see --help)\n", MAX_PAIRS, name);
+        return -1;
+    }
+    (is_in ? a->inputs : a->outputs)[(*n)++] = val;
+    return 0;
+}
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -74,7 +93,7 @@ static int parse_args(int argc, char **argv, Args *a)
     } OPTS[] = {
         {"--log", offsetof(Args, log)},         {"--format", offsetof(Args, format)},
         {"--ort-lib", offsetof(Args, ort_lib)}, {"--model", offsetof(Args, model)},
-        {"--input", offsetof(Args, input)},     {"--output", offsetof(Args, output)},
+        {"--input", REPEATED},                  {"--output", REPEATED},
         {"--info", offsetof(Args, info)},       {"--top-g", offsetof(Args, top_g)},
         {"--threads", offsetof(Args, threads)}, {"--batch", offsetof(Args, batch)},
         {"--bench", offsetof(Args, bench)},     {"--opt-level", offsetof(Args, opt_level)},
@@ -110,6 +129,11 @@ static int parse_args(int argc, char **argv, Args *a)
             if (!val) {
                 usage_error("option %s needs a value", OPTS[k].name);
                 return -1;
+            }
+            if (OPTS[k].off == REPEATED) {
+                if (repeated_opt(a, OPTS[k].name, val) != 0)
+                    return -1;
+                continue;
             }
             const char **slot = (const char **)((char *)a + OPTS[k].off);
             if (*slot) {
@@ -186,12 +210,14 @@ int main(int argc, char **argv)
 
     enum { M_DETECT, M_PARITY, M_INFO, M_BENCH, M_BENCH_MATCH } mode;
     if (a.info) {
-        if (a.model_dir || a.model || a.input || a.output || a.log || a.bench || a.bench_match || a.no_cache)
+        if (a.model_dir || a.model || a.n_inputs || a.n_outputs || a.log || a.bench || a.bench_match || a.no_cache)
             return usage_error("%s takes only a path (and --opt-level, --ort-lib)", "--info");
         mode = M_INFO;
-    } else if (a.model || a.input || a.output) {
-        if (!a.model || !a.input || !a.output)
+    } else if (a.model || a.n_inputs || a.n_outputs) {
+        if (!a.model || !a.n_inputs || !a.n_outputs)
             return usage_error("%s needs --model, --input and --output together", "parity mode");
+        if (a.n_inputs != a.n_outputs)
+            return usage_error("%s needs one --output per --input", "parity mode");
         if (a.model_dir || a.log || a.top_g || a.bench || a.bench_match || a.format || a.no_cache)
             return usage_error("%s takes no MODEL_DIR, --log, --top-g, --format, --bench or --no-cache", "parity mode");
         mode = M_PARITY;
@@ -254,7 +280,7 @@ int main(int argc, char **argv)
         if (info_run(&lib, &ctx, a.info, &cfg, stdout, &err) != 0)
             rc = fail(&err);
     } else if (mode == M_PARITY) {
-        if (parity_run(&ctx, a.model, a.input, a.output, &cfg, &err) != 0)
+        if (parity_run(&ctx, a.model, a.inputs, a.outputs, a.n_inputs, &cfg, &err) != 0)
             rc = fail(&err);
     } else {
         DeepLog d;

@@ -99,31 +99,18 @@ static int emit_npy(FILE *f, void *ctx)
     return npy_write(f, o->type, o->dims, o->rank, o->data, o->bytes);
 }
 
-int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, const char *out_npy,
-               const SessionConfig *cfg, Err *err)
+/* One input through an open model: load the NPY, run, write the first output as NPY. */
+static int parity_one(const Model *m, const char *in_npy, const char *out_npy, Err *err)
 {
-    const OrtApi *api = ctx->api;
-    Model m;
+    const OrtApi *api = m->ctx->api;
     NpyInfo info;
     void *data = NULL;
     OrtValue *out = NULL;
     OrtTensorTypeAndShapeInfo *ti = NULL;
     int rc = -1;
-    if (model_open(&m, ctx, model_path, cfg, err) != 0)
-        return -1;
-    if (m.n_in != 1 || m.n_out < 1) {
-        err_set(err, EXIT_INPUT, "%s has %zu inputs and %zu outputs; parity mode feeds one input", model_path, m.n_in,
-                m.n_out);
+    if (npy_load_for(in_npy, &m->in[0], &info, &data, err) != 0)
         goto done;
-    }
-    if (!m.in[0].is_tensor || npy_type_size(m.in[0].elem) == 0) {
-        err_set(err, EXIT_INPUT, "%s input \"%s\" has type %s, which NPY parity mode does not feed", model_path,
-                m.in[0].name, m.in[0].is_tensor ? elem_type_name(m.in[0].elem) : "non-tensor");
-        goto done;
-    }
-    if (npy_load_for(in_npy, &m.in[0], &info, &data, err) != 0)
-        goto done;
-    if (model_run1(&m, 0, m.in[0].elem, data, info.data_bytes, info.dims, info.rank, 0, &out, NULL, err) != 0)
+    if (model_run1(m, 0, m->in[0].elem, data, info.data_bytes, info.dims, info.rank, 0, &out, NULL, err) != 0)
         goto done;
     enum ONNXTensorElementDataType et;
     size_t rank, count;
@@ -134,7 +121,7 @@ int parity_run(const OrtCtx *ctx, const char *model_path, const char *in_npy, co
         ort_check(api, api->GetDimensionsCount(ti, &rank), EXIT_RUNTIME, "cannot read the output", err))
         goto done;
     if (npy_type_size((int)et) == 0 || rank > NPY_MAX_RANK) {
-        err_set(err, EXIT_INPUT, "output \"%s\" is %s of rank %zu, which cannot be written as NPY", m.out[0].name,
+        err_set(err, EXIT_INPUT, "output \"%s\" is %s of rank %zu, which cannot be written as NPY", m->out[0].name,
                 elem_type_name((int)et), rank);
         goto done;
     }
@@ -152,6 +139,31 @@ done:
     if (out)
         api->ReleaseValue(out);
     free(data);
+    return rc;
+}
+
+int parity_run(const OrtCtx *ctx, const char *model_path, const char *const *in_npy, const char *const *out_npy,
+               size_t n, const SessionConfig *cfg, Err *err)
+{
+    Model m;
+    int rc = -1;
+    if (model_open(&m, ctx, model_path, cfg, err) != 0)
+        return -1;
+    if (m.n_in != 1 || m.n_out < 1) {
+        err_set(err, EXIT_INPUT, "%s has %zu inputs and %zu outputs; parity mode feeds one input", model_path, m.n_in,
+                m.n_out);
+        goto done;
+    }
+    if (!m.in[0].is_tensor || npy_type_size(m.in[0].elem) == 0) {
+        err_set(err, EXIT_INPUT, "%s input \"%s\" has type %s, which NPY parity mode does not feed", model_path,
+                m.in[0].name, m.in[0].is_tensor ? elem_type_name(m.in[0].elem) : "non-tensor");
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) /* one session for every pair: the model is loaded once */
+        if (parity_one(&m, in_npy[k], out_npy[k], err) != 0)
+            goto done;
+    rc = 0;
+done:
     model_close(&m);
     return rc;
 }
