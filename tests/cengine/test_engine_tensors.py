@@ -110,6 +110,29 @@ def test_each_opt_level_matches_python_ort_at_that_level(engine, model_dir, data
             " but Python's do not"
 
 
+@pytest.mark.parametrize("model", ["deeplog", "mscred"])
+def test_input_output_pairs_run_through_one_session_as_single_runs_do(engine, model_dir, model, tmp_path):
+    """--input/--output repeat: the n-th input to the n-th output, each equal to a run of its own."""
+    onnx_path = model_dir("HDFS", "dynamo") / f"{model}.onnx"
+    meta = json.loads(onnx_path.with_name(f"{model}.onnx.meta.json").read_text())
+    rng = np.random.default_rng(11)
+    inputs = deeplog_inputs(meta, rng) if model == "deeplog" else mscred_inputs(meta, rng)
+    pairs = []
+    for i, x in enumerate(inputs):
+        np.save(tmp_path / f"x{i}.npy", x)
+        pairs += ["--input", tmp_path / f"x{i}.npy", "--output", tmp_path / f"many{i}.npy"]
+    assert engine.run("--model", onnx_path, *pairs, "--opt-level", "basic").code == 0
+    for i, x in enumerate(inputs):
+        engine.run("--model", onnx_path, "--input", tmp_path / f"x{i}.npy", "--output", tmp_path / f"one{i}.npy",
+                   "--opt-level", "basic")
+        assert np.array_equal(np.load(tmp_path / f"many{i}.npy"), np.load(tmp_path / f"one{i}.npy")), i
+        np.testing.assert_allclose(np.load(tmp_path / f"many{i}.npy"),
+                                   python_ort(onnx_path, x, OPT_LEVELS["basic"]), rtol=0, atol=ORT_ATOL)
+    uneven = engine.run("--model", onnx_path, *pairs, "--input", tmp_path / "x0.npy")
+    assert uneven.code == 2 and uneven.stderr == (
+        "inference_engine: parity mode needs one --output per --input (see --help)")
+
+
 def test_tensor_mode_output_is_a_plain_npy_v1(release_engine, hdfs_dir, tmp_path):
     x = np.zeros((2, 10), dtype=np.int64)
     np.save(tmp_path / "x.npy", x)
