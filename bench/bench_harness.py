@@ -39,7 +39,7 @@ def locked_requirements(cell, uv: str, env: dict[str, str]) -> list[str]:
         reqs.write_text("\n".join(cell.requirements()) + "\n")
         out = subprocess.run(
             [uv, "pip", "compile", "-q", "--python-version", cell.python, str(ROOT / "pyproject.toml"),
-             *(f"--extra={e}" for e in envs.PROJECT_EXTRAS), str(reqs), "--no-header", "--no-annotate"],
+             *(f"--extra={e}" for e in cell.project_extras or ()), str(reqs), "--no-header", "--no-annotate"],
             capture_output=True, text=True, env=env, check=True,
         ).stdout
     return [line.strip() for line in out.splitlines() if line.strip() and not line.startswith("#")]

@@ -21,16 +21,17 @@ from pathlib import Path
 
 from converter.errors import AlogError
 from harness.findlinks import pip_find_links
-from harness.matrix import Cell
+from harness.matrix import Cell, Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 CELLS_ENV_DIR = ROOT / ".nox" / "cells"
+RUNTIMES_ENV_DIR = ROOT / ".nox" / "runtimes"
 STAMP = ".alog-cell.json"
 PTH_NAME = "alog_checkout.pth"
-PROJECT_EXTRAS = ("test",)
 
-# What the cell must be able to import once built (module -> distribution whose version we record).
-VERIFY_IMPORTS = ("torch", "numpy", "onnx", "onnxruntime", "onnxscript", "pandas", "pyarrow", "drain3")
+# A venv spec: a matrix cell (torch and the project's dependencies with its test extra) or a runtime
+# (onnxruntime and numpy only). Each says what it installs, what must import, and which version is pinned.
+VenvSpec = Cell | Runtime
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def uv_executable() -> str:
         raise AlogError("uv is not installed: install the project's harness extra (pip install '.[harness]')") from None
 
 
-def uv_environment(cell: Cell) -> dict[str, str]:
+def uv_environment(cell: VenvSpec) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("UV_FIND_LINKS", None)  # only the cells that ask for the local wheels see them
     env.pop("VIRTUAL_ENV", None)
@@ -82,7 +83,7 @@ def uv_environment(cell: Cell) -> dict[str, str]:
     return env
 
 
-def require_installable(cells: tuple[Cell, ...], root: Path = CELLS_ENV_DIR) -> None:
+def require_installable(cells: tuple[VenvSpec, ...], root: Path = CELLS_ENV_DIR) -> None:
     """Every requirement of every cell whose venv is to be built exists for its Python on the registry (or
     the local wheel folder), checked by resolving them without dependencies before anything is built."""
     uv = None
@@ -97,18 +98,19 @@ def require_installable(cells: tuple[Cell, ...], root: Path = CELLS_ENV_DIR) -> 
             lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
             why = next((ln.removeprefix("╰─▶ ").removeprefix("cause: ") for ln in lines
                         if "version" in ln or "not found" in ln), lines[-1] if lines else f"uv exit {proc.returncode}")
-            raise AlogError(f"cell {cell.id}: its requirements cannot be installed for Python {cell.python}: {why}")
+            raise AlogError(f"{_kind(cell)} {cell.id}: its requirements cannot be installed for Python "
+                            f"{cell.python}: {why}")
 
 
-def spec_fingerprint(cell: Cell) -> str:
+def spec_fingerprint(cell: VenvSpec) -> str:
     """Everything that decides a venv's content; a change rebuilds it."""
-    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    pyproject = (ROOT / "pyproject.toml").read_bytes() if cell.project_extras is not None else b""
     payload = json.dumps(
         {
             "python": cell.python,
             "requirements": cell.requirements(),
             "find_links": cell.find_links,
-            "extras": PROJECT_EXTRAS,
+            "extras": cell.project_extras,
             "pyproject": hashlib.sha256(pyproject).hexdigest(),
         },
         sort_keys=True,
@@ -116,11 +118,11 @@ def spec_fingerprint(cell: Cell) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def env_path(cell: Cell, root: Path = CELLS_ENV_DIR) -> Path:
+def env_path(cell: VenvSpec, root: Path = CELLS_ENV_DIR) -> Path:
     return root / cell.id
 
 
-def is_current(cell: Cell, root: Path = CELLS_ENV_DIR) -> bool:
+def is_current(cell: VenvSpec, root: Path = CELLS_ENV_DIR) -> bool:
     stamp = env_path(cell, root) / STAMP
     try:
         return json.loads(stamp.read_text())["fingerprint"] == spec_fingerprint(cell)
@@ -129,7 +131,7 @@ def is_current(cell: Cell, root: Path = CELLS_ENV_DIR) -> bool:
 
 
 def ensure_env(
-    cell: Cell,
+    cell: VenvSpec,
     root: Path = CELLS_ENV_DIR,
     log: Callable[[str], None] = lambda line: None,
     timeout_s: float = 1800,
@@ -145,14 +147,10 @@ def ensure_env(
     (path / STAMP).unlink(missing_ok=True)  # an interrupted build must not look finished
     if not (path / "bin" / "python").exists():
         _run([uv, "venv", "--quiet", "--python", cell.python, str(path)], env, log, timeout_s)
-    _run(
-        [
-            uv, "pip", "install", "--python", str(path / "bin" / "python"),
-            "-r", str(ROOT / "pyproject.toml"), *(f"--extra={e}" for e in PROJECT_EXTRAS),
-            *cell.requirements(),
-        ],
-        env, log, timeout_s,
-    )
+    project = [] if cell.project_extras is None else [
+        "-r", str(ROOT / "pyproject.toml"), *(f"--extra={e}" for e in cell.project_extras)]
+    _run([uv, "pip", "install", "--python", str(path / "bin" / "python"), *project, *cell.requirements()],
+         env, log, timeout_s)
     cell_env = CellEnv(cell.id, path)
     (cell_env.site_packages() / PTH_NAME).write_text(str(ROOT) + "\n", encoding="utf-8")
     versions = verify_env(cell, cell_env)
@@ -161,21 +159,26 @@ def ensure_env(
     return CellEnv(cell.id, path, reused=False, seconds=time.monotonic() - start)
 
 
-def verify_env(cell: Cell, cell_env: CellEnv) -> dict[str, str]:
-    """Import the cell's stack together and check the torch is the one the cell names."""
+def verify_env(cell: VenvSpec, cell_env: CellEnv) -> dict[str, str]:
+    """Import the venv's stack together and check its pinned package is the version the spec names."""
     code = (
         "import importlib, json\n"
-        f"mods = {VERIFY_IMPORTS!r}\n"
+        f"mods = {cell.verify_imports!r}\n"
         "print(json.dumps({m: getattr(importlib.import_module(m), '__version__', '?') for m in mods}))\n"
     )
     proc = subprocess.run([str(cell_env.python), "-c", code], capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise AlogError(f"cell {cell.id}: its packages do not import together: {last}")
+        raise AlogError(f"{_kind(cell)} {cell.id}: its packages do not import together: {last}")
     versions = json.loads(proc.stdout.strip().splitlines()[-1])
-    if versions["torch"].split("+")[0] != cell.torch:
-        raise AlogError(f"cell {cell.id}: asked for torch {cell.torch}, the venv has {versions['torch']}")
+    module, wanted = cell.pinned
+    if versions[module].split("+")[0] != wanted:
+        raise AlogError(f"{_kind(cell)} {cell.id}: asked for {module} {wanted}, the venv has {versions[module]}")
     return versions
+
+
+def _kind(spec: VenvSpec) -> str:
+    return "runtime" if isinstance(spec, Runtime) else "cell"
 
 
 def _run(cmd: list[str], env: dict[str, str], log: Callable[[str], None], timeout_s: float) -> None:

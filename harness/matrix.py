@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from converter.artifacts import EXPORT_STRATEGIES
+from converter.artifacts import EXPORT_STRATEGIES, OPT_LEVELS
 from converter.errors import AlogError
 from converter.logformats import FORMATS
 from harness import matrix_schema as s
@@ -26,6 +26,7 @@ from harness.policy import Policy
 from harness.results import CHECKS, MODELS
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.toml"
+ENGINES = ("python", "c")  # who runs an artifact in the runtime stage: ONNX Runtime's Python API, the C engine
 DEFAULTS = {"python": "3.11", "models": MODELS, "strategies": ("legacy", "dynamo", "auto"), "timeout_s": 900}
 _PIN = s.text(pattern=s.re.compile(r"[A-Za-z0-9<>=!~.,*+ -]+"), hint=": a version (1.26.4) or a specifier (<2.3)")
 
@@ -60,6 +61,59 @@ class Cell:
     def expected(self, model: str, check: str) -> Expectation | None:
         return next((e for e in self.expectations if e.applies(model, check)), None)
 
+    # What its venv is (harness.envs): the project's dependencies with the test extra, torch verified.
+    project_extras: tuple[str, ...] | None = ("test",)
+    verify_imports: tuple[str, ...] = ("torch", "numpy", "onnx", "onnxruntime", "onnxscript", "pandas", "pyarrow",
+                                       "drain3")
+
+    @property
+    def pinned(self) -> tuple[str, str]:
+        return "torch", self.torch
+
+
+@dataclass(frozen=True)
+class RuntimeExpectation:
+    """A known outcome of one runtime on some artifacts: each field matches a value or "*"."""
+
+    outcome: str  # incompatible | fail | error
+    reason: str
+    cell: str = "*"
+    strategy: str = "*"
+    model: str = "*"
+    level: str = "*"
+    engine: str = "*"
+
+    def applies(self, cell: str, strategy: str, model: str, level: str, engine: str) -> bool:
+        wanted = (self.cell, self.strategy, self.model, self.level, self.engine)
+        return all(w in ("*", v) for w, v in zip(wanted, (cell, strategy, model, level, engine), strict=True))
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """An ONNX Runtime every kept artifact is loaded in (Python and the C engine), at each level."""
+
+    id: str
+    onnxruntime: str
+    pins: dict[str, str] = field(default_factory=dict)
+    levels: tuple[str, ...] = ("disabled", "basic", "extended", "all")
+    expectations: tuple[RuntimeExpectation, ...] = ()
+    python: str = "3.11"
+    timeout_s: int = 900
+    find_links: bool = False
+    project_extras: tuple[str, ...] | None = None  # onnxruntime and numpy only: no torch
+    verify_imports: tuple[str, ...] = ("onnxruntime", "numpy")
+
+    def requirements(self) -> list[str]:
+        pins = [_requirement(name, spec) for name, spec in sorted(self.pins.items())]
+        return [_requirement("onnxruntime", self.onnxruntime), *pins]
+
+    @property
+    def pinned(self) -> tuple[str, str]:
+        return "onnxruntime", self.onnxruntime
+
+    def expected(self, cell: str, strategy: str, model: str, level: str, engine: str) -> RuntimeExpectation | None:
+        return next((e for e in self.expectations if e.applies(cell, strategy, model, level, engine)), None)
+
 
 @dataclass(frozen=True)
 class Matrix:
@@ -74,6 +128,8 @@ class Matrix:
     disk: dict[str, Any] = field(default_factory=dict)
     warnings_allowed: tuple[str, ...] = ()
     checks: tuple[str, ...] = CHECKS  # [defaults].checks: the checks the cells run (others are recorded as skip)
+    runtimes: tuple[Runtime, ...] = ()
+    deploy: tuple[str, ...] = ()  # [gate] deploy: the runtimes the release must work on
 
     def select(self, ids: list[str] | None) -> tuple[Cell, ...]:
         """The cells named in ``ids`` (in matrix order), or every cell when ``ids`` is empty."""
@@ -94,6 +150,13 @@ class Matrix:
     def data_log(self) -> Path | None:
         """The real log the cells train on, or None for the synthetic one."""
         return self.relative(self.data.get("log"))
+
+    def runtime(self, runtime_id: str) -> Runtime:
+        for runtime in self.runtimes:
+            if runtime.id == runtime_id:
+                return runtime
+        known = ", ".join(r.id for r in self.runtimes)
+        raise AlogError(f"no runtime {runtime_id!r} in {self.path} (runtimes: {known})")
 
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
@@ -121,7 +184,8 @@ SCHEMA = {
     "warnings": s.table({"allow": s.list_of(s.regex())}),
     "disk": s.table({"cuda_cell_gb": s.number(minimum=0), "cpu_cell_gb": s.number(minimum=0),
                      "margin_gb": s.number(minimum=0)}),
-    "gate": s.table({"xpass": s.text(choices=("warn", "fail")), "fail_on": s.list_of(s.text(), nonempty=True)}),
+    "gate": s.table({"xpass": s.text(choices=("warn", "fail")), "fail_on": s.list_of(s.text(), nonempty=True),
+                     "deploy": s.list_of(s.text(), unique=True)}),
     "cell": s.tables({
         "id": s.text(pattern=s.SAFE_ID, hint=": letters, digits, '.', '_' and '-' (it names files)"),
         "torch": s.text(pattern=s.re.compile(r"\d+(\.\d+)+"), hint=": an exact version such as 2.8.0"),
@@ -131,6 +195,18 @@ SCHEMA = {
         "python": s.text(pattern=s.re.compile(r"3\.\d+"), hint=": a Python version such as 3.11"),
         "expect": s.tables(_EXPECT, required=("check",)),
     }, required=("id", "torch"), label=lambda t, i: str(t.get("id") or i + 1)),
+    "runtime": s.tables({
+        "id": s.text(pattern=s.SAFE_ID, hint=": letters, digits, '.', '_' and '-' (it names files)"),
+        "onnxruntime": s.text(pattern=s.re.compile(r"\d+(\.\d+)+"), hint=": an exact version such as 1.21.1"),
+        "pins": s.mapping_of(_PIN),
+        "levels": s.list_of(s.text(choices=OPT_LEVELS), nonempty=True, unique=True),
+        "timeout_s": s.integer(minimum=1),
+        "python": s.text(pattern=s.re.compile(r"3\.\d+"), hint=": a Python version such as 3.11"),
+        "expect": s.tables({"outcome": s.text(choices=("incompatible", "fail", "error")), "reason": s.text(),
+                            "cell": s.text(), "strategy": s.text(choices=("*", *EXPORT_STRATEGIES)),
+                            "model": s.text(choices=("*", *MODELS)), "level": s.text(choices=("*", *OPT_LEVELS)),
+                            "engine": s.text(choices=("*", *ENGINES))}, required=("outcome", "reason")),
+    }, required=("id", "onnxruntime"), label=lambda t, i: str(t.get("id") or i + 1)),
 }
 
 
@@ -153,24 +229,44 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
         raise AlogError(f"{path}: cell ids repeat: {', '.join(repeated)}")
+    runtimes = tuple(_runtime(t, defaults) for t in data.get("runtime", ()))
+    runtime_ids = [r.id for r in runtimes]
+    if len(set(runtime_ids)) != len(runtime_ids):
+        raise AlogError(f"{path}: runtime ids repeat: {', '.join(sorted(runtime_ids))}")
+    deploy = tuple(data.get("gate", {}).get("deploy", ()))
+    unknown = [d for d in deploy if d not in runtime_ids]
+    if unknown:
+        raise AlogError(f"{path}: [gate] deploy names {unknown[0]!r}, which no [[runtime]] table has "
+                        f"(runtimes: {', '.join(runtime_ids) or 'none'})")
+    gate = {k: v for k, v in data.get("gate", {}).items() if k != "deploy"}
     return Matrix(
         path=path,
         cells=cells,
         models=tuple(defaults["models"]),
         strategies=tuple(defaults["strategies"]),
         tolerance=dict(data.get("tolerance", {})),
-        policy=Policy.from_mapping(data.get("gate", {}), f"{path}: [gate]"),
+        policy=Policy.from_mapping(gate, f"{path}: [gate]"),
         data=dict(data.get("data", {})),
         model=dict(data.get("model", {})),
         disk=dict(data.get("disk", {})),
         warnings_allowed=tuple(data.get("warnings", {}).get("allow", ())),
         checks=tuple(defaults.get("checks", CHECKS)),
+        runtimes=runtimes,
+        deploy=deploy,
     )
 
 
 def _requirement(name: str, spec: str) -> str:
     spec = spec.strip()
     return f"{name}{spec}" if spec[:1] in "<>=!~" else f"{name}=={spec}"
+
+
+def _runtime(table: dict[str, Any], defaults: dict[str, Any]) -> Runtime:
+    expectations = tuple(RuntimeExpectation(**e) for e in table.get("expect", ()))
+    return Runtime(id=table["id"], onnxruntime=table["onnxruntime"], pins=dict(table.get("pins", {})),
+                   levels=tuple(table.get("levels", Runtime.levels)), expectations=expectations,
+                   python=table.get("python", defaults["python"]),
+                   timeout_s=table.get("timeout_s", defaults["timeout_s"]))
 
 
 def _cell(path: Path, table: dict[str, Any], defaults: dict[str, Any]) -> Cell:

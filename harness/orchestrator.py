@@ -39,6 +39,7 @@ CHILD_RESULT = "cell-result.json"  # the child's own file, in the cell's work fo
 class RunOptions:
     out_dir: Path = ROOT / "reports"
     env_root: Path = envs.CELLS_ENV_DIR
+    runtime_env_root: Path = envs.RUNTIMES_ENV_DIR
     work_root: Path = ROOT / ".nox" / "work"
     resume: bool = False
     host: bool = False  # run the cells in this interpreter instead of building venvs
@@ -170,11 +171,14 @@ def run_matrix(matrix: Matrix, cells: tuple[Cell, ...], opts: RunOptions) -> int
     if not opts.host:
         envs.require_installable(to_run, opts.env_root)
         disk.require_space(to_run, matrix, opts.env_root)
+    envs.require_installable(matrix.runtimes, opts.runtime_env_root)
     with contextlib.ExitStack() as held, interruptible():
         held.enter_context(locks.hold(opts.out_dir, "the report folder"))
         held.enter_context(locks.hold(opts.work_root, "the work folder"))
         if not opts.host:
             held.enter_context(locks.hold(opts.env_root, "the venv folder"))
+        if matrix.runtimes:
+            held.enter_context(locks.hold(opts.runtime_env_root, "the runtime venv folder"))
         return _run_locked(matrix, cells, to_run, opts, models, checked)
 
 
@@ -193,6 +197,7 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
             golden = golden_build.prepare(matrix, models, opts.golden_dir, reuse=opts.resume, checked=checked)
             progress.message(f"golden data in {golden.folder} ({', '.join(golden.models)}, "
                              f"{time.monotonic() - started:.0f} s)")
+        if to_run or matrix.runtimes:
             build_engine_once(opts, progress)
         for index, cell in enumerate(cells, start=1):
             progress.cell(index, cell.id)
@@ -205,6 +210,14 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
         progress.close()
     print(f"alog-matrix: {len(to_run)} cell(s) run in {time.monotonic() - started:.0f} s; results in {opts.cells_dir}",
           file=sys.stderr)
+    if matrix.runtimes:
+        from harness.runtimes.stage import run_stage
+
+        started = time.monotonic()
+        run_stage(matrix, opts.out_dir, opts.runtime_env_root, lambda python: child_environment(python, opts),
+                  Path(opts.child_env[ENGINE_ENV]) if ENGINE_ENV in opts.child_env else None,
+                  opts.resume and not to_run, lambda line: print(line, file=sys.stderr, flush=True))
+        print(f"alog-matrix: runtime stage in {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not opts.report:
         return 0
     return report_and_gate(matrix, opts)

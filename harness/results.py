@@ -125,3 +125,68 @@ class CellResult:
 
     def counts_line(self) -> str:
         return counts_line(c.status for c in self.checks)
+
+
+# --- the runtime stage: every kept artifact in every runtime, at every level, by each engine ------------
+
+# pass/fail against the golden outputs; incompatible: the runtime refused to load the model (IR version,
+# opset, operator: its own message kept); error: it loaded but failed to run; crash: the runner died on it.
+RUNTIME_STATUSES = ("pass", "fail", "incompatible", "error", "crash")
+
+
+@dataclass
+class RuntimeOutcome:
+    artifact: str  # "<cell>/<strategy>/<model>", the kept artifact's place under reports/artifacts
+    level: str  # disabled | basic | extended | all
+    engine: str  # python | c
+    status: str
+    expected: str = "pass"  # the outcome a [[runtime.expect]] accepts, else "pass"
+    reason: str | None = None  # why that outcome is expected
+    error: str | None = None  # the runtime's own message when it refused or failed
+    figures: dict[str, Any] = field(default_factory=dict)  # vs golden, vs the artifact's torch, engine vs python
+    latency: dict[str, float] = field(default_factory=dict)  # session_ms, run_us_b1, run_us_b256
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in RUNTIME_STATUSES:
+            raise ValueError(f"unknown runtime outcome {self.status!r}")
+
+    @property
+    def accepted(self) -> bool:
+        """As wanted: a pass, or the very outcome an expectation accepts."""
+        return self.status == "pass" or self.status == self.expected
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RuntimeResult:
+    runtime_id: str
+    status: str  # one of CELL_STATUSES: how the runtime's runner ended
+    environment: dict[str, Any] = field(default_factory=dict)  # onnxruntime, numpy, python
+    outcomes: list[RuntimeOutcome] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    started: str | None = None
+    finished: str | None = None
+    output_tail: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RuntimeResult:
+        data = dict(data)
+        data["outcomes"] = [RuntimeOutcome(**o) for o in data.get("outcomes", [])]
+        return cls(**data)
+
+    def write(self, path: str | Path) -> None:
+        atomic.write_json(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: str | Path) -> RuntimeResult:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def done(self) -> set[tuple[str, str, str]]:
+        return {(o.artifact, o.level, o.engine) for o in self.outcomes}

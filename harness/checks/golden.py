@@ -72,8 +72,11 @@ def torch_drift(ctx: ModelContext) -> Outcome:
     return Outcome(not failed, error=error, figures=figures, detail=detail)
 
 
-def _keep(ctx: ModelContext, strategy: str, record: dict[str, Any]) -> None:
-    """Beside the kept artifact: the golden cases it was checked on, and what it gave on them."""
+def _keep(ctx: ModelContext, strategy: str, record: dict[str, Any], mine: dict[str, Any]) -> None:
+    """Beside the kept artifact: the golden cases it was checked on, what it gave on them, and what this cell's
+    PyTorch gave (the runtime stage compares every runtime with both)."""
+    import numpy as np
+
     if ctx.cell.keep_dir is None:
         return
     target = ctx.cell.keep_dir / strategy
@@ -87,6 +90,8 @@ def _keep(ctx: ModelContext, strategy: str, record: dict[str, Any]) -> None:
     except OSError:
         shutil.copyfile(data, kept)
     (target / f"{ctx.model}.golden.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    with open(target / f"{ctx.model}.torch.npz", "wb") as handle:
+        np.savez(handle, **{f"out_{name}": value for name, value in mine.items()})
 
 
 @check("golden_parity", stage="golden",
@@ -95,7 +100,7 @@ def golden_parity(ctx: ModelContext) -> Outcome:
     """Every artifact the cell produced (each strategy), in ONNX Runtime, gives the golden outputs; each is
     also compared with this cell's PyTorch, so an exporter error and a torch change are told apart."""
     from converter.compare import compare
-    from converter.verification import ort_session
+    from converter.ortsession import ort_session
 
     mut = ctx.exported()
     strategies = mut.strategies_with_artifacts()
@@ -123,7 +128,7 @@ def golden_parity(ctx: ModelContext) -> Outcome:
         detail["artifacts"][strategy] = record
         figures[f"{strategy}_max_abs_error"] = record["vs_golden"]["max_abs_error"]
         worst += vs_golden
-        _keep(ctx, strategy, record)
+        _keep(ctx, strategy, record, mine)
         if bad:
             why = ("an exporter error: it differs from this torch too" if diagnosis == "exporter"
                    else "this torch moved: the artifact agrees with it")

@@ -1,0 +1,70 @@
+"""The artifacts the cells kept (``reports/artifacts/<cell>/<strategy>/<model>.onnx``), each with the golden
+cases it was checked on and what its own cell's PyTorch gave on them; and, in the orchestrator's
+environment, what onnx says of each file (the advisory ``onnx_checker`` record)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODELS = ("deeplog", "mscred")
+
+
+@dataclass(frozen=True)
+class KeptArtifact:
+    cell: str
+    strategy: str
+    model: str
+    onnx: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.cell}/{self.strategy}/{self.model}"
+
+    @property
+    def golden(self) -> Path:
+        """The golden cases (inputs and the reference PyTorch's outputs) it was checked on."""
+        return self.onnx.with_name(f"{self.model}.golden.npz")
+
+    @property
+    def torch_outputs(self) -> Path:
+        """What its own cell's PyTorch gave on those cases."""
+        return self.onnx.with_name(f"{self.model}.torch.npz")
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.onnx.read_bytes()).hexdigest()
+
+
+def discover(root: Path) -> list[KeptArtifact]:
+    """Every kept artifact that has its golden cases beside it, in cell, strategy, model order."""
+    found = []
+    for onnx in sorted(Path(root).glob("*/*/*.onnx")):
+        model = onnx.stem
+        if model in MODELS and onnx.with_name(f"{model}.golden.npz").is_file():
+            found.append(KeptArtifact(onnx.parent.parent.name, onnx.parent.name, model, onnx))
+    return found
+
+
+def describe(artifact: KeptArtifact) -> dict[str, Any]:
+    """IR version, opsets, producer and the advisory onnx_checker verdict (full check, strict shape inference)."""
+    import onnx
+    from onnx import checker, shape_inference
+
+    from converter.errors import describe as say
+
+    proto = onnx.load(str(artifact.onnx))
+    info: dict[str, Any] = {
+        "key": artifact.key, "cell": artifact.cell, "strategy": artifact.strategy, "model": artifact.model,
+        "sha256": artifact.sha256(), "ir_version": proto.ir_version,
+        "opsets": {o.domain or "ai.onnx": o.version for o in proto.opset_import},
+        "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
+    }
+    try:
+        checker.check_model(proto, full_check=True)
+        shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+        info["onnx_checker"] = {"status": "pass", "error": None, "onnx": onnx.__version__}
+    except Exception as exc:  # noqa: BLE001 - advisory: what onnx says is recorded, whatever it raises
+        info["onnx_checker"] = {"status": "fail", "error": say(exc), "onnx": onnx.__version__}
+    return info

@@ -1,0 +1,257 @@
+"""``python -m harness.runtimes.runner``: one runtime's work, in that runtime's own venv (onnxruntime and
+numpy only, no torch).
+
+Every kept artifact, at every level of the runtime, through ONNX Runtime's Python API and through the C
+engine on this venv's libonnxruntime: the golden inputs run and are compared with the golden outputs and
+with what the artifact's own cell's PyTorch gave. Files with the same bytes are run once. After every
+artifact the result so far is saved (``<out>.partial``), with the item in progress, so that a runtime
+that crashes on one artifact is recorded there by the parent and the runner restarted after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from converter import atomic
+from converter.compare import Tolerance, compare
+from converter.errors import AlogError
+from harness.matrix import Runtime, load_matrix
+from harness.results import RuntimeOutcome, RuntimeResult
+from harness.runtimes.catalog import KeptArtifact, discover
+
+PARTIAL_SUFFIX = ".partial"
+ENGINE_PARITY_TOLERANCE = 1e-6  # the C engine and Python ONNX Runtime on the same library: the same numbers
+LATENCY_BATCHES = (1, 256)
+LATENCY_REPEATS = {1: 7, 256: 3}
+SESSION_REPEATS = 3
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + PARTIAL_SUFFIX)
+
+
+def read_partial(out: Path) -> tuple[RuntimeResult, str | None]:
+    """The progress a runner saved, and the artifact it was on (None when it was between artifacts)."""
+    data = json.loads(partial_path(out).read_text(encoding="utf-8"))
+    current = data.pop("current", None)
+    return RuntimeResult.from_dict(data), current
+
+
+def _load(path: Path, prefix: str) -> dict[str, Any]:
+    import numpy as np
+
+    with np.load(path) as data:
+        return {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
+
+
+def _names(artifact: KeptArtifact) -> tuple[str, str]:
+    meta = json.loads(artifact.onnx.with_name(artifact.onnx.name + ".meta.json").read_text(encoding="utf-8"))
+    return meta["input_name"], meta["output_name"]
+
+
+def _judge(outputs: dict[str, Any], golden: dict[str, Any], torch_out: dict[str, Any], tolerance: Tolerance,
+           engine: str, level: str) -> tuple[str, str | None, dict[str, Any]]:
+    """pass / fail against the golden outputs, with the figures against them and against the cell's torch."""
+    vs_golden = [compare(golden[name], out, tolerance, name) for name, out in outputs.items()]
+    vs_torch = [compare(torch_out[name], out, tolerance, name) for name, out in outputs.items() if name in torch_out]
+    figures = {"cases": len(vs_golden), "max_abs_error": max((c.max_abs_error for c in vs_golden), default=None),
+               "max_rel_error": max((c.max_rel_error for c in vs_golden), default=None),
+               "torch_max_abs_error": max((c.max_abs_error for c in vs_torch), default=None),
+               "failed": sum(1 for c in vs_golden if not c)}
+    bad = [c for c in vs_golden if not c]
+    error = f"{engine} at {level}: {len(bad)} of {len(vs_golden)} cases differ: {bad[0].describe()}" if bad else None
+    return ("fail" if bad else "pass"), error, figures
+
+
+def python_run(artifact: KeptArtifact, level: str, cases: dict[str, Any]):
+    """(status, error, outputs): incompatible when the runtime refuses to load the model, error when it fails
+    to run it; the runtime's message is kept as it said it."""
+    from converter.ortsession import ort_session
+
+    input_name, output_name = _names(artifact)
+    try:
+        session = ort_session(artifact.onnx, opt_level=level)
+    except Exception as exc:  # noqa: BLE001 - the refusal is the finding, kept verbatim
+        return "incompatible", str(exc).strip(), {}
+    try:
+        return None, None, {name: session.run([output_name], {input_name: x})[0] for name, x in cases.items()}
+    except Exception as exc:  # noqa: BLE001
+        return "error", str(exc).strip(), {}
+
+
+def engine_run(artifact: KeptArtifact, level: str, cases: dict[str, Any], binary: Path, ort_lib: Path):
+    """The C engine's parity mode on every case in one run (one session), on this runtime's library, at ``level``."""
+    import numpy as np
+
+    from harness import cengine
+
+    outputs = {}
+    with tempfile.TemporaryDirectory(prefix="runtime-engine-") as tmp:
+        pairs = []
+        for index, (name, x) in enumerate(cases.items()):
+            source, target = Path(tmp) / f"in{index}.npy", Path(tmp) / f"out{index}.npy"
+            np.save(source, x)
+            pairs.append((name, source, target))
+        args = ["--model", str(artifact.onnx), "--opt-level", level]
+        for _, source, target in pairs:
+            args += ["--input", str(source), "--output", str(target)]
+        try:
+            cengine.run_engine(args, ort_lib, binary)
+        except cengine.EngineError as exc:
+            return engine_refusal(exc), str(exc), {}
+        for name, _, target in pairs:
+            outputs[name] = np.load(target)
+    return None, None, outputs
+
+
+def engine_refusal(exc) -> str:
+    """An engine failure as an outcome: the library refused (too old for the engine's C API, exit 4) or the
+    model refused by ONNX Runtime ("cannot load model", exit 3) is incompatible; a signal is a crash."""
+    from harness import cengine
+
+    if (exc.returncode or 0) < 0:
+        return "crash"
+    if exc.returncode == cengine.EXIT_RUNTIME or "cannot load model" in str(exc):
+        return "incompatible"
+    return "error"
+
+
+def latency(artifact: KeptArtifact, level: str, example: Any) -> dict[str, float]:
+    """Session creation (ms) and Run (µs) at batch 1 and 256: medians, one intra-op thread."""
+    import numpy as np
+
+    from converter.ortsession import ort_session
+
+    input_name, output_name = _names(artifact)
+    created = []
+    session = None
+    for _ in range(SESSION_REPEATS):
+        started = time.perf_counter()
+        session = ort_session(artifact.onnx, opt_level=level)
+        created.append((time.perf_counter() - started) * 1e3)
+    figures = {"session_ms": round(median(created), 3)}
+    for batch in LATENCY_BATCHES:
+        x = np.resize(example, (batch, *example.shape[1:])).astype(example.dtype)
+        runs = []
+        for _ in range(LATENCY_REPEATS[batch]):
+            started = time.perf_counter()
+            session.run([output_name], {input_name: x})  # type: ignore[union-attr]
+            runs.append((time.perf_counter() - started) * 1e6)
+        figures[f"run_us_b{batch}"] = round(median(runs), 1)
+    return figures
+
+
+def outcomes_of(artifact: KeptArtifact, runtime: Runtime, tolerance: Tolerance, binary: Path | None,
+                ort_lib: Path | str | None) -> list[RuntimeOutcome]:
+    """``ort_lib``: this venv's libonnxruntime for the C engine, or (a string) why the engine cannot use it."""
+    """Every (level, engine) outcome of one artifact in this runtime."""
+    cases, golden = _load(artifact.golden, "in_"), _load(artifact.golden, "out_")
+    torch_out = _load(artifact.torch_outputs, "out_") if artifact.torch_outputs.is_file() else {}
+    results = []
+    for level in runtime.levels:
+        started = time.perf_counter()
+        status, error, python_out = python_run(artifact, level, cases)
+        figures: dict[str, Any] = {}
+        if status is None:
+            status, error, figures = _judge(python_out, golden, torch_out, tolerance, "python", level)
+        outcome = RuntimeOutcome(artifact.key, level, "python", status, error=error, figures=figures,
+                                 seconds=round(time.perf_counter() - started, 3))
+        if level == "all" and python_out:
+            outcome.latency = latency(artifact, level, next(iter(cases.values())))
+        results.append(outcome)
+        if binary is None or ort_lib is None:
+            continue
+        started = time.perf_counter()
+        if isinstance(ort_lib, str):
+            status, error, engine_out = "incompatible", ort_lib, {}
+        else:
+            status, error, engine_out = engine_run(artifact, level, cases, binary, ort_lib)
+        figures = {}
+        if status is None:
+            status, error, figures = _judge(engine_out, golden, torch_out, tolerance, "c", level)
+            if python_out:
+                same = [compare(python_out[n], engine_out[n], Tolerance(ENGINE_PARITY_TOLERANCE, 0.0), n)
+                        for n in engine_out]
+                figures["python_max_abs_error"] = max(c.max_abs_error for c in same)
+                if not all(same):
+                    first = next(c for c in same if not c)
+                    status = "fail"
+                    error = f"the C engine and Python ONNX Runtime differ beyond 1e-6: {first.describe()}"
+        results.append(RuntimeOutcome(artifact.key, level, "c", status, error=error, figures=figures,
+                                      seconds=round(time.perf_counter() - started, 3)))
+    for outcome in results:
+        expected = runtime.expected(artifact.cell, artifact.strategy, artifact.model, outcome.level, outcome.engine)
+        if expected is not None:
+            outcome.expected, outcome.reason = expected.outcome, expected.reason
+    return results
+
+
+def run(runtime: Runtime, artifacts_dir: Path, out: Path, tolerance: Tolerance, binary: Path | None,
+        skip: set[str]) -> RuntimeResult:
+    """Every artifact not in ``skip`` (keys done or crashed on before); progress saved after each."""
+    import numpy
+    import onnxruntime
+
+    from harness import cengine
+    from harness.cell_runner import inject_test_fault, now
+
+    result = RuntimeResult(runtime.id, "error", started=now(),
+                           environment={"onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__,
+                                        "python": sys.version.split()[0]})
+    if partial_path(out).is_file():  # a restart after a crash: keep what was done
+        result.outcomes = read_partial(out)[0].outcomes
+    ort_lib: Path | str | None = None
+    if binary is not None:
+        try:
+            ort_lib = cengine.default_ort_lib()
+        except AlogError as exc:  # e.g. a wheel whose library is linked into its Python module only
+            ort_lib = f"the C engine cannot run on this runtime: {exc}"
+    by_digest: dict[str, list[RuntimeOutcome]] = {}
+    for artifact in discover(artifacts_dir):
+        if artifact.key in skip or any(o.artifact == artifact.key for o in result.outcomes):
+            continue
+        atomic.write_json(partial_path(out), {**result.to_dict(), "current": artifact.key})
+        inject_test_fault(runtime.id, artifact.key)
+        digest = artifact.sha256()
+        if digest in by_digest:  # the same bytes as one already run: the same outcomes, under its own key
+            copies = [RuntimeOutcome(**{**o.to_dict(), "artifact": artifact.key}) for o in by_digest[digest]]
+            result.outcomes += copies
+            continue
+        by_digest[digest] = outcomes_of(artifact, runtime, tolerance, binary, ort_lib)
+        result.outcomes += by_digest[digest]
+    result.status, result.finished = "complete", now()
+    atomic.write_json(out, result.to_dict())
+    partial_path(out).unlink(missing_ok=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.cli import run_command
+
+    parser = argparse.ArgumentParser(prog="python -m harness.runtimes.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", required=True)
+    parser.add_argument("--matrix", type=Path, required=True)
+    parser.add_argument("--artifacts", type=Path, required=True, help="reports/artifacts")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--engine", type=Path, default=None, help="the C engine binary (none: Python only)")
+    parser.add_argument("--skip", action="append", default=[], help="an artifact key not to run (crashed on before)")
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        matrix = load_matrix(args.matrix)
+        run(matrix.runtime(args.runtime), args.artifacts, args.out, Tolerance.from_mapping(matrix.tolerance),
+            args.engine, set(args.skip))
+        return 0
+
+    return run_command("alog-matrix runtime", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

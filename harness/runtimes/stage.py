@@ -1,0 +1,128 @@
+"""The runtime stage, after the cells: the kept artifacts described once (the advisory onnx_checker record),
+then each [[runtime]] in its own venv and its own process, isolated like the cells: a runner that crashes
+on an artifact is recorded as ``crash`` there and restarted after it; one that hangs is stopped at the
+runtime's time limit. One result file per runtime lands in ``<out>/runtimes``; with --resume a runtime
+whose result is complete is kept."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from converter import atomic
+from converter.errors import AlogError
+from harness import envs
+from harness.cell_runner import now
+from harness.child import output_tail, run_child
+from harness.matrix import Matrix, Runtime
+from harness.results import RuntimeOutcome, RuntimeResult
+from harness.runtimes import catalog
+from harness.runtimes.runner import partial_path, read_partial
+
+ARTIFACTS_FILE = "artifacts.json"
+MAX_RESTARTS = 20  # a runner that crashes on more artifacts than this is stopped: the runtime is broken
+
+
+def describe_artifacts(artifacts_dir: Path, runtimes_dir: Path) -> list[dict]:
+    """Every kept artifact's IR version, opsets, producer and onnx_checker verdict (runtimes/artifacts.json)."""
+    described = [catalog.describe(a) for a in catalog.discover(artifacts_dir)]
+    atomic.write_json(runtimes_dir / ARTIFACTS_FILE, described)
+    return described
+
+
+def _crashed(runtime: Runtime, key: str, how: str) -> list[RuntimeOutcome]:
+    """The outcomes of an artifact the runner died on: every level and engine, as a crash."""
+    cell, strategy, model = key.split("/")
+    outcomes = []
+    for level in runtime.levels:
+        for engine in ("python", "c"):
+            expected = runtime.expected(cell, strategy, model, level, engine)
+            outcomes.append(RuntimeOutcome(key, level, engine, "crash", error=how,
+                                           expected=expected.outcome if expected else "pass",
+                                           reason=expected.reason if expected else None))
+    return outcomes
+
+
+def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, str], artifacts_dir: Path,
+                out: Path, log_path: Path, engine: Path | None, on_stage: Callable[[str], None]) -> RuntimeResult:
+    """One runtime's runner, restarted after each artifact it crashes on, until it finishes."""
+    partial_path(out).unlink(missing_ok=True)
+    out.unlink(missing_ok=True)
+    skip: list[str] = []
+    crashes: list[RuntimeOutcome] = []
+    started = time.monotonic()
+    while True:
+        cmd = [str(python), "-m", "harness.runtimes.runner", "--runtime", runtime.id, "--matrix",
+               str(matrix.path.resolve()), "--artifacts", str(artifacts_dir), "--out", str(out)]
+        cmd += ["--engine", str(engine)] if engine else []
+        cmd += [arg for key in skip for arg in ("--skip", key)]
+        left = runtime.timeout_s - (time.monotonic() - started)
+        outcome = run_child(cmd, env, log_path, max(left, 1.0), on_stage=on_stage)
+        if outcome.clean and out.is_file():
+            result = RuntimeResult.read(out)
+            break
+        saved, current = read_partial(out) if partial_path(out).is_file() else (None, None)
+        how = ("timeout" if outcome.timed_out else f"exit code {outcome.returncode}" if (outcome.returncode or 0) > 0
+               else f"signal {-(outcome.returncode or 0)}")
+        if current is None or outcome.timed_out or len(skip) >= MAX_RESTARTS or (outcome.returncode or 0) > 0:
+            result = saved or RuntimeResult(runtime.id, "error", started=now())
+            result.status = "timeout" if outcome.timed_out else "crash" if (outcome.returncode or 0) < 0 else "error"
+            result.output_tail = f"the runtime's runner stopped ({how})\n{output_tail(log_path)}"
+            result.finished = now()
+            if current is not None:
+                crashes += _crashed(runtime, current, f"the runner died ({how}) on this artifact")
+            break
+        crashes += _crashed(runtime, current, f"the runner died ({how}) on this artifact")
+        skip.append(current)
+    result.outcomes += crashes
+    result.stages["runner"] = round(time.monotonic() - started, 3)
+    result.write(out)
+    partial_path(out).unlink(missing_ok=True)
+    return result
+
+
+def run_stage(matrix: Matrix, out_dir: Path, env_root: Path, child_env: Callable[[Path], dict[str, str]],
+              engine: Path | None, resume: bool, message: Callable[[str], None]) -> list[RuntimeResult]:
+    """Every runtime of the matrix on every kept artifact; the result files land in ``out_dir/runtimes``."""
+    runtimes_dir = out_dir / "runtimes"
+    artifacts_dir = out_dir / "artifacts"
+    runtimes_dir.mkdir(parents=True, exist_ok=True)
+    described = describe_artifacts(artifacts_dir, runtimes_dir)
+    message(f"runtimes: {len(described)} kept artifacts x {len(matrix.runtimes)} runtimes")
+    results = []
+    for index, runtime in enumerate(matrix.runtimes, start=1):
+        out = runtimes_dir / f"{runtime.id}.json"
+        if resume and out.is_file() and RuntimeResult.read(out).status == "complete":
+            message(f"runtime {index}/{len(matrix.runtimes)} {runtime.id}: kept (finished earlier; --resume)")
+            results.append(RuntimeResult.read(out))
+            continue
+        started = time.monotonic()
+        try:
+            def log(line: str, rid: str = runtime.id) -> None:
+                message(f"runtime {rid}: {line[:90]}")
+
+            venv = envs.ensure_env(runtime, env_root, log=log)
+        except AlogError as exc:
+            result = RuntimeResult(runtime.id, "error", started=now(), finished=now(),
+                                   output_tail=f"building the runtime's venv failed: {exc}")
+            result.write(out)
+            results.append(result)
+            continue
+        result = run_runtime(runtime, matrix, venv.python, child_env(venv.python), artifacts_dir, out,
+                             out.with_suffix(".log"), engine, lambda stage: None)
+        result.stages["venv"] = round(venv.seconds, 3)
+        result.write(out)
+        statuses: dict[str, int] = {}
+        for o in result.outcomes:
+            statuses[o.status] = statuses.get(o.status, 0) + 1
+        message(f"runtime {index}/{len(matrix.runtimes)} {runtime.id}: {result.status} "
+                f"({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}) in {time.monotonic() - started:.0f} s")
+        results.append(result)
+    return results
+
+
+def read_described(out_dir: Path) -> list[dict]:
+    path = out_dir / "runtimes" / ARTIFACTS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
