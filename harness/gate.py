@@ -26,6 +26,7 @@ from harness.cli import EXIT_FAIL, EXIT_NO_EVIDENCE, EXIT_PASS
 from harness.matrix import load_matrix
 from harness.policy import Policy
 from harness.report_model import MISSING, NO_EVIDENCE_STATES
+from harness.report_runtimes import deploy_line, deploy_verdict
 from harness.results import STATUSES
 
 WORDS = {EXIT_PASS: "PASS", EXIT_FAIL: "FAIL", EXIT_NO_EVIDENCE: "ERROR"}
@@ -39,6 +40,7 @@ class Verdict:
     messages: list[str] = field(default_factory=list)  # failures and problems first, then alerts, then changes
     alerts: list[str] = field(default_factory=list)
     report_path: str | None = None
+    deploy: str = ""  # the deploy runtimes and how their auto outcomes went
 
     def __bool__(self) -> bool:
         return self.exit_code == EXIT_PASS
@@ -50,7 +52,7 @@ class Verdict:
             n = self.counts.get(status, 0)
             if n:
                 parts.append(f"{n} xpass alert{'s' if n != 1 else ''}" if status == "xpass" else f"{n} {status}")
-        text = f"alog-matrix gate: {self.word} ({', '.join(parts) or 'no checks'})"
+        text = f"alog-matrix gate: {self.word} ({', '.join(parts) or 'no checks'}{self.deploy})"
         return f"{text} — report: {self.report_path}" if self.report_path else text
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +124,9 @@ def decide(
         cell_failures, cell_alerts = _failures(cell, policy)
         failures += cell_failures
         alerts += cell_alerts
+    deploy_failures, deploy_problems = deploy_verdict(report_doc)
+    failures += deploy_failures
+    problems += deploy_problems
     changes: list[str] = []
     if baseline is not None:
         diff = drift.diff_against_baseline(baseline, report_doc)
@@ -132,7 +137,8 @@ def decide(
     code = EXIT_FAIL if failures else EXIT_NO_EVIDENCE if problems else EXIT_PASS
     alert_lines = [] if policy.xpass_fails else [f"ALERT {a}" for a in alerts]
     return Verdict(exit_code=code, word=WORDS[code], counts=dict(report_doc.get("counts", {})),
-                   messages=failures + problems + alert_lines + changes, alerts=alerts, report_path=report_path)
+                   messages=failures + problems + alert_lines + changes, alerts=alerts, report_path=report_path,
+                   deploy=deploy_line(report_doc))
 
 
 def read_report(path: Path, what: str = "report") -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from harness import chart, drift
+from harness import chart, drift, report_runtimes
 from harness import report_views as views
 from harness.report_model import tail_summary
 from harness.results import STATUSES
@@ -44,6 +44,7 @@ DETAIL_LABELS = {
 }
 DIMS_KEYS = ("inputs", "input_dims", "outputs")
 SUMMARY_FAILURE_LIMIT = 20
+DEPLOY_MESSAGES = ("DEPLOY ", "CRASH runtime ", "TIMEOUT runtime ", "ERROR runtime ")  # the gate's deploy lines
 
 _INVALID_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -115,7 +116,8 @@ def render_html(doc: dict[str, Any]) -> str:
     template = _environment(autoescape=True).get_template("index.html.j2")
     return template.render(doc=doc, grid=views.grid(doc), chart=chart.parity_chart(doc),
                            worst_per_model=views.worst_per_model, drift=views.drift_view(doc),
-                           header=lambda cell: views.column_header(cell, doc["models"]))
+                           header=lambda cell: views.column_header(cell, doc["models"]),
+                           runtime_grid=report_runtimes.grid(doc), runtime_answers=report_runtimes.answers(doc))
 
 
 def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
@@ -133,6 +135,7 @@ def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
     return template.render(
         doc=doc, unfinished=unfinished, failures=failures[:SUMMARY_FAILURE_LIMIT],
         more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT), worst_per_model=views.worst_per_model,
+        deploy=[m for m in doc["verdict"]["messages"] if m.startswith(DEPLOY_MESSAGES)],
         report_link=report_link,
     )
 
@@ -185,6 +188,35 @@ def _testcase(suite: ET.Element, cell: dict[str, Any], check: dict[str, Any], xp
     return outcome
 
 
+def _runtime_suite(root: ET.Element, runtime: dict[str, Any]) -> dict[str, int]:
+    """One testsuite per runtime, one testcase per (artifact, level, engine). What the gate judges (a deploy
+    runtime on an auto artifact) fails; an accepted outcome, or one that is evidence only, is skipped."""
+    suite = ET.SubElement(root, "testsuite", name=_xml_text(f"runtime {runtime['id']}"))
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for o in runtime["outcomes"]:
+        case = ET.SubElement(suite, "testcase", classname=_xml_text(f"runtime {runtime['id']}"),
+                             name=_xml_text(f"{o['artifact']} {o['level']} {o['engine']}"),
+                             time=f"{o.get('seconds') or 0:.3f}")
+        counts["tests"] += 1
+        gated = runtime["deploy"] and o["artifact"].split("/")[1] == report_runtimes.GATED_STRATEGY
+        message = _xml_text((o.get("error") or o["status"]).strip().splitlines()[-1][:500] if o.get("error")
+                            else o["status"])
+        if o["status"] == "pass":
+            continue
+        if o["accepted"] or not gated:
+            why = f"expected: {o.get('reason')}" if o["accepted"] else "evidence only (not a deploy runtime's auto)"
+            skipped = ET.SubElement(case, "skipped", message=_xml_text(f"{o['status']}: {why}"))
+            skipped.text = _xml_text(o.get("error") or "")
+            counts["skipped"] += 1
+        else:
+            kind = "failure" if o["status"] in ("fail", "incompatible") else "error"
+            ET.SubElement(case, kind, message=message, type=o["status"]).text = _xml_text(o.get("error") or "")
+            counts["failures" if kind == "failure" else "errors"] += 1
+    for key, value in counts.items():
+        suite.set(key, str(value))
+    return counts
+
+
 def render_junit(doc: dict[str, Any]) -> bytes:
     """One testsuite per cell, one testcase per model.check. An xpass is a passed testcase with a
     system-out note, or a failure when the policy (or --strict) makes an xpass fail the gate."""
@@ -213,6 +245,9 @@ def render_junit(doc: dict[str, Any]) -> bytes:
             suite.set(key, str(value))
             totals[key] += value
         suite.set("time", f"{seconds:.3f}")
+    for runtime in doc.get("runtimes") or []:
+        for key, value in _runtime_suite(root, runtime).items():
+            totals[key] += value
     for key, value in totals.items():
         root.set(key, str(value))
     ET.indent(root)

@@ -20,6 +20,7 @@ from harness.golden.store import MANIFEST, Golden
 from harness.matrix import DEFAULT_MATRIX, Matrix, load_matrix
 from harness.policy import Policy
 from harness.report_model import build_document, read_cell_file
+from harness.report_runtimes import runtime_documents
 
 OUTPUTS = ("matrix.json", "index.html", "junit.xml", "summary.md")
 
@@ -61,6 +62,7 @@ def build_report(
     golden = Golden.load(golden_manifest.parent).manifest if golden_manifest.is_file() else None
     doc = build_document(Path(cells_dir), matrix, policy, baseline=baseline, baseline_path=baseline_path,
                          golden=golden)
+    doc["runtimes"], doc["artifacts"] = runtime_documents(out_dir, matrix)
     index = out_dir / "index.html"
     verdict = gate.decide(doc, policy, expected_cells=[c.id for c in matrix.cells] if matrix else None,
                           report_path=str(index))
