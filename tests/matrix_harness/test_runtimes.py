@@ -1,0 +1,163 @@
+"""The runtime stage on real artifacts: artifacts a real cell context kept (a reference DeepLog and MSCRED,
+exported with legacy and dynamo), one of them with its IR version raised past what ONNX Runtime 1.21
+reads, loaded in a real runtime venv (onnxruntime 1.21.1) through Python and the C engine, at every level;
+a runner crash on one artifact; and the gate's deploy rule over those results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import onnx
+import pytest
+
+from harness import cell_runner, envs
+from harness.checks import golden as golden_checks
+from harness.checks.context import CellContext, ModelContext, Stages
+from harness.golden import build, source
+from harness.matrix import load_matrix
+from harness.orchestrator import RunOptions, child_environment
+from harness.report import build_report
+from harness.results import CellResult, RuntimeResult
+from harness.runtimes.stage import run_stage
+
+from .conftest import write_matrix
+
+RUNTIME = """
+[[runtime]]
+id = "ort-1.21.1"
+onnxruntime = "1.21.1"
+pins = {{ numpy = "1.26.4" }}
+{expect}
+"""
+RAISED_IR = 11  # ONNX Runtime 1.21 reads IR versions up to 10
+
+
+def _matrix(tmp: Path, host_torch: str, expect: str = "", deploy: bool = False) -> Path:
+    path = write_matrix(tmp / "matrix.toml", f"""
+        [[cell]]
+        id = "host"
+        torch = "{host_torch}"
+    """ + RUNTIME.format(expect=expect), models=("deeplog", "mscred"), strategies=("legacy", "dynamo", "auto"),
+        blocks=200)
+    if deploy:  # the release must work on ort-1.21.1
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("\n[gate]\n", '\n[gate]\ndeploy = ["ort-1.21.1"]\n', 1), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory, host_torch):
+    """reports/artifacts as cells leave it: host/<strategy>/ from a real cell context, and raised/legacy/,
+    host's legacy DeepLog with its IR version raised past ONNX Runtime 1.21's."""
+    tmp = tmp_path_factory.mktemp("runtimes")
+    matrix = load_matrix(_matrix(tmp, host_torch))
+    golden = tmp / "reports" / "golden"
+    build.prepare(matrix, source.resolve(matrix), golden, reuse=False)
+    artifacts = tmp / "reports" / "artifacts"
+    result = CellResult(cell_id="host", status="complete")
+    ctx = CellContext(matrix.cells[0], matrix, tmp / "work", Stages(result.stages), golden_dir=golden,
+                      keep_dir=artifacts / "host")
+    for model in ("deeplog", "mscred"):
+        assert golden_checks.golden_parity(ModelContext(ctx, model)).passed
+    raised = artifacts / "raised" / "legacy"
+    shutil.copytree(artifacts / "host" / "legacy", raised)
+    proto = onnx.load(str(raised / "deeplog.onnx"))
+    proto.ir_version = RAISED_IR
+    onnx.save(proto, str(raised / "deeplog.onnx"))
+    (raised / "mscred.onnx").unlink()
+    return tmp
+
+
+def _stage(tmp: Path, matrix_path: Path, child_env=None) -> RuntimeResult:
+    from harness import cengine
+
+    matrix = load_matrix(matrix_path)
+    opts = RunOptions(child_env=child_env or {})
+    (result,) = run_stage(matrix, tmp / "reports", envs.RUNTIMES_ENV_DIR, lambda python: child_environment(python, opts),
+                          cengine.ensure_built(), False, lambda line: None)
+    return result
+
+
+@pytest.fixture(scope="module")
+def ran(kept, host_torch) -> RuntimeResult:
+    return _stage(kept, _matrix(kept, host_torch))
+
+
+def test_every_kept_artifact_at_every_level_by_both_engines(ran):
+    assert ran.status == "complete" and ran.environment["onnxruntime"] == "1.21.1"
+    keys = {o.artifact for o in ran.outcomes}
+    assert keys == {f"host/{s}/{m}" for s in ("legacy", "dynamo", "auto") for m in ("deeplog", "mscred")} | {
+        "raised/legacy/deeplog"}
+    assert len(ran.outcomes) == len(keys) * 4 * 2
+    for o in ran.outcomes:
+        if not o.artifact.startswith("raised/"):
+            assert o.status == "pass", (o.artifact, o.level, o.engine, o.error)
+            assert o.figures["max_abs_error"] <= 1e-5 and o.figures["torch_max_abs_error"] <= 1e-5
+
+
+def test_the_c_engine_and_python_give_the_same_outputs_within_1e_6(ran):
+    compared = [o for o in ran.outcomes if o.engine == "c" and o.status == "pass"]
+    assert len(compared) == 6 * 4
+    assert max(o.figures["python_max_abs_error"] for o in compared) <= 1e-6
+
+
+def test_latency_is_measured_per_artifact_at_level_all(ran):
+    timed = [o for o in ran.outcomes if o.latency]
+    assert {(o.level, o.engine) for o in timed} == {("all", "python")}
+    for o in timed:
+        assert o.latency["session_ms"] > 0 and o.latency["run_us_b1"] > 0 and o.latency["run_us_b256"] > 0
+
+
+def test_a_model_the_runtime_cannot_read_is_incompatible_with_its_own_message(ran):
+    raised = [o for o in ran.outcomes if o.artifact == "raised/legacy/deeplog"]
+    assert {o.status for o in raised} == {"incompatible"}
+    for o in raised:
+        assert f"Unsupported model IR version: {RAISED_IR}, max supported IR version: 10" in o.error, o.error
+    assert all(o.error.startswith("cannot load model") or "inference_engine" in o.error
+               for o in raised if o.engine == "c")
+
+
+def test_the_deploy_gate_fails_on_an_auto_artifact_refused_and_passes_what_an_expectation_accepts(kept, ran,
+                                                                                                host_torch):
+    reports = kept / "reports"
+    # the refused file is the auto strategy's in cell "raised": the deploy runtime must take it
+    shutil.move(reports / "artifacts" / "raised" / "legacy", reports / "artifacts" / "raised" / "auto")
+    try:
+        refused = _stage(kept, _matrix(kept, host_torch, deploy=True))
+        matrix = load_matrix(kept / "matrix.toml")
+        (reports / "cells").mkdir(exist_ok=True)
+        built = build_report(reports / "cells", matrix, reports)
+        deploy = [m for m in built.verdict.messages if m.startswith("DEPLOY ")]
+        assert len(deploy) == 8 and deploy[0].startswith("DEPLOY ort-1.21.1 raised/auto/deeplog at disabled (python): "
+                                                         "incompatible: ")
+        assert "; deploy ort-1.21.1 16/24 auto outcomes as wanted" in built.verdict.line
+        assert built.verdict.exit_code == 1
+        accepted = _matrix(kept, host_torch, deploy=True, expect='''
+[[runtime.expect]]
+cell = "raised"
+outcome = "incompatible"
+reason = "its IR version was raised past what 1.21 reads, on purpose"
+''')
+        _stage(kept, accepted)
+        built = build_report(reports / "cells", load_matrix(accepted), reports)
+        assert not [m for m in built.verdict.messages if m.startswith("DEPLOY ")]
+        assert "deploy ort-1.21.1 24/24 auto outcomes as wanted" in built.verdict.line  # 3 auto files x 4 x 2
+        assert {o.status for o in refused.outcomes if o.artifact == "raised/auto/deeplog"} == {"incompatible"}
+    finally:
+        shutil.move(reports / "artifacts" / "raised" / "auto", reports / "artifacts" / "raised" / "legacy")
+
+
+def test_a_runner_crash_on_one_artifact_is_recorded_and_the_rest_go_on(kept, host_torch):
+    fault = {cell_runner.TEST_FAULT_ENV: "ort-1.21.1:crash@host/dynamo/mscred"}
+    crashed = _stage(kept, _matrix(kept, host_torch), child_env=fault)
+    by_artifact: dict[str, set[str]] = {}
+    for o in crashed.outcomes:
+        by_artifact.setdefault(o.artifact, set()).add(o.status)
+    assert by_artifact.pop("host/dynamo/mscred") == {"crash"}
+    assert by_artifact.pop("raised/legacy/deeplog") == {"incompatible"}
+    assert set().union(*by_artifact.values()) == {"pass"} and len(by_artifact) == 5
+    crash = next(o for o in crashed.outcomes if o.status == "crash")
+    assert "the runner died (signal 11) on this artifact" in crash.error
+    assert json.loads((kept / "reports" / "runtimes" / "ort-1.21.1.json").read_text())["status"] == "complete"
