@@ -302,7 +302,7 @@ def _minimal_report(doc):
                  "output_tail": None, "worst": "fail"})
     return {"generated": "now", "matrix": None, "cells_dir": ".", "policy": Policy().to_dict(), "tolerance": {},
             "models": ["deeplog"], "checks": list(CHECKS), "counts": status_counts(doc["cells"]),
-            "cells": doc["cells"], "drift_alerts": [], "baseline": None,
+            "cells": doc["cells"], "drift_alerts": [], "baseline": None, "golden": None,
             "verdict": {"exit_code": 1, "word": "FAIL", "line": "alog-matrix gate: FAIL", "messages": []}}
 
 
