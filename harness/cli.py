@@ -33,6 +33,7 @@ COMMANDS = {
     "report": ("harness.report", "build reports/index.html, matrix.json, junit.xml and summary.md"),
     "gate": ("harness.gate", "turn reports/matrix.json into a verdict and an exit code"),
     "gha-matrix": ("harness.fanout", "print the cells as a GitHub Actions matrix"),
+    "localize": ("harness.localize.command", "name the first node where an artifact's numbers go wrong"),
 }
 
 

@@ -1,0 +1,88 @@
+"""`alog-matrix localize`: name the first node where an artifact's numbers go wrong for one input.
+
+    alog-matrix localize --model M.onnx --input X.npy [--checkpoint C.pth] [--opt-level L] [--runtime ID]
+
+The work is ``harness.localize.localize``; this module only parses (and imports nothing heavy, so the
+report and the gate stay torch-free).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+from converter.errors import AlogError, describe
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="the ONNX artifact")
+    parser.add_argument("--input", type=Path, required=True, help="the failing input (NPY)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="the PyTorch weights it was exported from")
+    parser.add_argument("--opt-level", default="all", choices=("disabled", "basic", "extended", "all"))
+    parser.add_argument("--runtime", default=None, help="run ONNX Runtime in this [[runtime]]'s venv (matrix.toml)")
+    parser.add_argument("--matrix", type=Path, default=None, help="matrix.toml (for --runtime and the tolerance)")
+    parser.add_argument("--out", type=Path, default=None, help="write divergence.json and .txt into this folder")
+
+
+def replay_command(model: Path, x: Path, checkpoint: Path | None, opt_level: str, out: Path,
+                   runtime: str | None = None, matrix: Path | None = None) -> str:
+    """The command that localizes again what a bundle records (kept in divergence.json, shown in its README)."""
+    words = ["python", "-m", "harness.cli", "localize", "--model", str(Path(model).resolve()),
+             "--input", str(Path(x).resolve()), "--opt-level", opt_level, "--out", str(Path(out).resolve())]
+    if checkpoint is not None:
+        words += ["--checkpoint", str(Path(checkpoint).resolve())]
+    if runtime is not None:
+        words += ["--runtime", runtime]
+    if matrix is not None:  # its [tolerance] (and the runtime's venv)
+        words += ["--matrix", str(Path(matrix).resolve())]
+    return shlex.join(words)
+
+
+def _read_input(model_path: Path, input_path: Path):
+    """The input as an array the model takes, or one clear line saying why not (never a traceback)."""
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    for flag, path in (("--model", model_path), ("--input", input_path)):
+        if not path.is_file():
+            raise AlogError(f"{flag} {path}: " + ("no such file" if not path.exists() else "not a file"))
+    try:
+        proto = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf fails in many ways on a foreign file
+        raise AlogError(f"--model {model_path} is not an ONNX model ({describe(exc)})") from None
+    try:
+        x = np.load(input_path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - truncated, pickled or foreign files
+        raise AlogError(f"--input {input_path} is not a NumPy .npy array ({describe(exc)})") from None
+    if not isinstance(x, np.ndarray) or not proto.graph.input:
+        raise AlogError(f"--input {input_path} is an archive of arrays; give one .npy array")
+    wanted = proto.graph.input[0].type.tensor_type
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(wanted.elem_type))
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in wanted.shape.dim]
+    fixed_differ = x.ndim == len(dims) and any(d is not None and d != n for d, n in zip(dims, x.shape, strict=True))
+    if x.dtype != dtype or x.ndim != len(dims) or fixed_differ:
+        shown = ["?" if d is None else d for d in dims]
+        raise AlogError(f"--input {input_path} is {x.dtype} {list(x.shape)}; the model takes {dtype} {shown}")
+    return x
+
+
+def run(args: argparse.Namespace) -> int:
+    from converter.compare import Tolerance
+    from harness.localize.localize import localize, write
+    from harness.localize.remote import values_in_runtime
+    from harness.matrix import DEFAULT_MATRIX, load_matrix
+
+    matrix = load_matrix(args.matrix or DEFAULT_MATRIX)
+    x = _read_input(args.model, args.input)
+    level_values = values_in_runtime(matrix, args.runtime, args.model, x, args.opt_level) if args.runtime else None
+    report = localize(args.model, x, args.checkpoint, opt_level=args.opt_level,
+                      tolerance=Tolerance.from_mapping(matrix.tolerance), level_values=level_values)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write(report, args.out)
+    print("\n".join(report["lines"]))
+    print(json.dumps({"verdict": report["verdict"]}))
+    return 0

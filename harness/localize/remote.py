@@ -1,0 +1,33 @@
+"""A runtime's own values for the localizer: the marked model run in that [[runtime]]'s venv (which has
+onnxruntime and numpy only) by ``harness.localize.values``."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from converter.errors import AlogError
+from harness import envs
+from harness.localize import graph, values
+from harness.matrix import Matrix
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def values_in_runtime(matrix: Matrix, runtime_id: str, model: Path, x: Any, opt_level: str) -> dict[str, Any]:
+    import numpy as np
+
+    venv = envs.ensure_env(matrix.runtime(runtime_id), envs.RUNTIMES_ENV_DIR)
+    with tempfile.TemporaryDirectory(prefix="localize-remote-") as tmp:
+        marked, source, out = Path(tmp) / "marked.onnx", Path(tmp) / "x.npy", Path(tmp) / "values.npz"
+        graph.mark_all(model, marked)
+        np.save(source, x)
+        done = subprocess.run([str(venv.python), "-m", "harness.localize.values", "--model", str(marked), "--input",
+                               str(source), "--opt-level", opt_level, "--out", str(out)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            raise AlogError(f"runtime {runtime_id} could not run the marked model: {last}")
+        return values.read_values(out)

@@ -1,0 +1,97 @@
+"""The PyTorch side of localizing: each module's output (its first call) captured with forward hooks, and
+set against the ONNX values of the nodes exported from that module (``graph.Node.scope``).
+
+A module agrees when one of its nodes' values has its output's shape and agrees within the tolerance
+policy, differs when such values exist and none agrees, and has no mapping when no node of its scope
+gives a value of that shape (then nothing is guessed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from converter.compare import Comparison, Tolerance, compare
+from harness.localize.graph import Node
+
+# The ONNX op a module's own work is exported as: the node the localizer names for a module.
+PRINCIPAL_OPS = {"Embedding": ("Gather",), "LSTM": ("LSTM",), "Linear": ("Gemm", "MatMul"), "Conv2d": ("Conv",),
+                 "ConvTranspose2d": ("ConvTranspose",), "SELU": ("Selu",), "ConvLSTMCell": ("Conv",)}
+
+
+@dataclass
+class ModuleCall:
+    path: tuple[str, ...]
+    kind: str  # the module's class name
+    output: Any  # numpy array of its (first) output tensor
+
+
+def module_outputs(model, x: Any) -> list[ModuleCall]:
+    """Every submodule's first call, in the order the calls finished (children before their parents)."""
+    import numpy as np
+    import torch
+
+    calls: list[ModuleCall] = []
+    seen: set[tuple[str, ...]] = set()
+    hooks = []
+
+    def hook_for(path: tuple[str, ...]):
+        def hook(module, _inputs, output):
+            if path in seen:
+                return
+            tensor = output[0] if isinstance(output, (tuple, list)) else output
+            while isinstance(tensor, (tuple, list)):
+                tensor = tensor[0]
+            if isinstance(tensor, torch.Tensor):
+                seen.add(path)
+                calls.append(ModuleCall(path, type(module).__name__, tensor.detach().cpu().numpy()))
+        return hook
+
+    for name, module in model.named_modules():
+        if name:
+            hooks.append(module.register_forward_hook(hook_for(tuple(name.split(".")))))
+    try:
+        with torch.inference_mode():
+            model(torch.from_numpy(np.ascontiguousarray(x)))
+    finally:
+        for handle in hooks:
+            handle.remove()
+    return calls
+
+
+def first_run(nodes: list[Node], path: tuple[str, ...]) -> list[Node]:
+    """The nodes of the module's first call: the first contiguous run of its scope in topological order
+    (Constant nodes in between do not break a run)."""
+    run: list[Node] = []
+    for node in nodes:
+        inside = node.scope[:len(path)] == path
+        if inside:
+            run.append(node)
+        elif run and node.op_type != "Constant":
+            break
+    return run
+
+
+@dataclass
+class ModuleVerdict:
+    call: ModuleCall
+    state: str  # agrees | differs | unmapped
+    node: Node | None  # the principal node (or the best candidate) of the module's first run
+    comparison: Comparison | None  # the closest candidate's
+
+
+def judge_modules(calls: list[ModuleCall], nodes: list[Node], values: dict[str, Any],
+                  tolerance: Tolerance) -> list[ModuleVerdict]:
+    verdicts = []
+    for call in calls:
+        run = first_run(nodes, call.path)
+        candidates = [(node, value) for node in run for value in node.outputs
+                      if value in values and getattr(values[value], "shape", None) == call.output.shape]
+        if not candidates:
+            verdicts.append(ModuleVerdict(call, "unmapped", None, None))
+            continue
+        scored = [(node, compare(call.output, values[value], tolerance, value)) for node, value in candidates]
+        best_node, best = min(scored, key=lambda s: s[1].max_abs_error)
+        principal = next((n for n in run if n.op_type in PRINCIPAL_OPS.get(call.kind, ())), best_node)
+        verdicts.append(ModuleVerdict(call, "agrees" if best else "differs", principal, best))
+    return verdicts
