@@ -40,7 +40,7 @@ STATUS_MARK = {
 DETAIL_LABELS = {
     "strategy": "strategy asked", "exporter": "exporter used", "call": "call", "reason": "why this exporter",
     "opset": "opset", "inputs": "graph inputs", "input_dims": "graph inputs", "outputs": "graph outputs",
-    "op_types": "op types", "attempts": "attempts",
+    "op_types": "op types", "attempts": "attempts", "divergence": "first divergence",
 }
 DIMS_KEYS = ("inputs", "input_dims", "outputs")
 SUMMARY_FAILURE_LIMIT = 20

@@ -79,8 +79,11 @@ def dynamic_axes(ctx: ModelContext) -> Outcome:
     elif failed:
         outcome.error = f"{len(failed)} of {len(comparisons)} shapes failed: {comparisons[failed[0]].describe()}"
     if failed:
+        from harness.localize.localize import localize_bundle
+
         first = failed[0]
         bundle = repro_bundle(mut, strategy, path, inputs[first], comparisons[first], ctx)
         outcome.repro, outcome.replay = str(bundle), replay_command(bundle)
+        outcome.detail["divergence"] = localize_bundle(bundle, mut.checkpoint, mut.name, ctx.matrix)
     outcome.seconds = round(time.perf_counter() - started, 3)
     return outcome

@@ -42,6 +42,16 @@ def detection_agreement(model_dir: Path, log: Path, ort_lib: Path, binary: Path)
     }
 
 
+def _localize(mut: ModelUnderTest, artifact: Path, x, ctx: ModelContext) -> str:
+    from converter.errors import describe
+    from harness.localize.localize import localize
+
+    try:
+        return localize(artifact, x, mut.checkpoint, mut.name, tolerance=ctx.tolerance)["lines"][0]
+    except Exception as exc:  # noqa: BLE001 - a failed localization never hides the failure it was for
+        return f"the localizer could not run: {describe(exc)}"
+
+
 @check("cengine", stage="cengine",
        meaning="the C engine now agrees with PyTorch for {model} on torch {torch}: "
        "the accepted engine mismatch is gone")
@@ -60,8 +70,10 @@ def cengine(ctx: ModelContext) -> Outcome:
     ort_lib = engine.default_ort_lib()
     session = ort_session(path)
     comparisons = []
+    inputs = []
     for seed, (batch, length) in enumerate(engine_inputs(mut), start=11):
         x = mut.spec.make_input(batch, length, seed).numpy()
+        inputs.append(x)
         expected = session.run([mut.spec.output_name], {mut.spec.input_name: x})[0]
         actual = engine.run_parity(path, x, ort_lib=ort_lib, binary=binary)
         comparisons.append(compare(expected, actual, ctx.tolerance, f"engine vs ORT at {list(x.shape)}"))
@@ -73,6 +85,8 @@ def cengine(ctx: ModelContext) -> Outcome:
     }
     detail: dict[str, Any] = {"artifact": strategy, "ort_lib": str(ort_lib), "engine": str(binary)}
     errors = [f"{len(failed)} of {len(comparisons)} inputs differ: {failed[0].describe()}"] if failed else []
+    if failed:  # is the graph at fault (a node), or the engine's own reading and writing of tensors?
+        detail["divergence"] = _localize(mut, path, inputs[comparisons.index(failed[0])], ctx)
     if mut.name == "deeplog":
         agreement = detection_agreement(path.parent, mut.log, ort_lib, binary)
         figures.update({k: agreement[k] for k in ("lines", "disagreements", "anomalies_engine", "anomalies_reference")})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.base import Outcome, check
@@ -133,9 +134,38 @@ def golden_parity(ctx: ModelContext) -> Outcome:
             why = ("an exporter error: it differs from this torch too" if diagnosis == "exporter"
                    else "this torch moved: the artifact agrees with it")
             failures.append(f"{strategy} ({why}): {bad[0].describe()}")
+            if "divergence" not in detail:  # the first failing artifact is localized and bundled
+                case = bad[0].name.split(" ", 1)[1]
+                bundle = _bundle(ctx, mut, strategy, cases[case][0], cases[case][1], outputs[case], bad[0])
+                detail["repro"], detail["divergence"] = str(bundle), _localize(ctx, mut, bundle)
     figures.update({k: summarize(worst)[k] for k in FIGURE_KEYS})
     error = None
     if failures:
         error = (f"{len(failures)} of {len(strategies)} {ctx.model} artifacts differ from the golden outputs: "
                  + "; ".join(failures))
-    return Outcome(not failures, error=error, figures=figures, detail=detail)
+    outcome = Outcome(not failures, error=error, figures=figures, detail=detail)
+    if "repro" in detail:
+        from harness.parity.bundles import replay_command
+
+        outcome.repro = detail.pop("repro")
+        outcome.replay = replay_command(outcome.repro)
+    return outcome
+
+
+def _bundle(ctx: ModelContext, mut, strategy: str, x, expected, actual, comparison) -> Path:
+    """A bundle of the failing case: the artifact, the case's input, the golden output as the expected one
+    (no weights: replay compares the artifact with the golden output, as the check did)."""
+    from harness.parity.bundles import write_bundle
+    from harness.parity.subjects import Subject
+
+    subject = Subject(f"{mut.name}/{strategy}", mut.name, mut.torch_model, mut.model_dirs[strategy] / artifact_files(
+        mut.name)[0], None, mut.spec.input_name, mut.spec.output_name)
+    return write_bundle(ctx.work / "repro", f"{mut.name}-golden_parity-{strategy}", subject, x, expected, actual,
+                        ctx.tolerance, f"golden_parity failed: {comparison.describe()}",
+                        details={"comparison": comparison.figures()}, test="golden_parity")
+
+
+def _localize(ctx: ModelContext, mut, bundle: Path) -> str:
+    from harness.localize.localize import localize_bundle
+
+    return localize_bundle(bundle, mut.checkpoint, mut.name, ctx.matrix)

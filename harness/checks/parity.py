@@ -130,4 +130,11 @@ def parity(ctx: ModelContext) -> Outcome:
     outcome = judge_model(run.document, ctx.model)
     outcome.detail = {**context, **outcome.detail}
     outcome.seconds = run.seconds
+    if outcome.repro:  # the suite's bundle of the failing example holds the weights it was checked against
+        from harness.localize.localize import localize_bundle
+
+        bundle = Path(outcome.repro)
+        weights = bundle / "model.pth"
+        outcome.detail["divergence"] = localize_bundle(bundle, weights if weights.is_file() else None, ctx.model,
+                                                       ctx.matrix)
     return outcome
