@@ -99,7 +99,14 @@ def grid(doc: dict[str, Any]) -> dict[str, Any]:
             timed = index.get((runtime["id"], key, "all", "python"))
             slots.append({"runtime": runtime, "levels": levels, "latency": (timed or {}).get("latency") or {}})
         rows.append({"key": key, "artifact": described.get(key, {}), "slots": slots})
-    return {"runtimes": runtimes, "rows": rows}
+    return {"runtimes": runtimes, "rows": rows, "findings": findings(runtimes)}
+
+
+def findings(runtimes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every outcome that loaded but did not agree (fail, error, crash), with its message, figures and the
+    localizer's first divergence: what the grid's colours alone cannot say."""
+    return [{"runtime": r["id"], **o} for r in runtimes for o in r["outcomes"]
+            if o["status"] in ("fail", "error", "crash")]
 
 
 def answers(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -145,6 +145,7 @@ class RuntimeOutcome:
     error: str | None = None  # the runtime's own message when it refused or failed
     figures: dict[str, Any] = field(default_factory=dict)  # vs golden, vs the artifact's torch, engine vs python
     latency: dict[str, float] = field(default_factory=dict)  # session_ms, run_us_b1, run_us_b256
+    divergence: str | None = None  # on a failure: the localizer's first line (its bundle under runtimes/repro)
     seconds: float | None = None
 
     def __post_init__(self) -> None:

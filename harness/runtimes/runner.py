@@ -61,12 +61,15 @@ def _judge(outputs: dict[str, Any], golden: dict[str, Any], torch_out: dict[str,
     """pass / fail against the golden outputs, with the figures against them and against the cell's torch."""
     vs_golden = [compare(golden[name], out, tolerance, name) for name, out in outputs.items()]
     vs_torch = [compare(torch_out[name], out, tolerance, name) for name, out in outputs.items() if name in torch_out]
-    figures = {"cases": len(vs_golden), "max_abs_error": max((c.max_abs_error for c in vs_golden), default=None),
-               "max_rel_error": max((c.max_rel_error for c in vs_golden), default=None),
-               "torch_max_abs_error": max((c.max_abs_error for c in vs_torch), default=None),
-               "failed": sum(1 for c in vs_golden if not c)}
+    figures: dict[str, Any] = {
+        "cases": len(vs_golden), "max_abs_error": max((c.max_abs_error for c in vs_golden), default=None),
+        "max_rel_error": max((c.max_rel_error for c in vs_golden), default=None),
+        "torch_max_abs_error": max((c.max_abs_error for c in vs_torch), default=None),
+        "failed": sum(1 for c in vs_golden if not c)}
     bad = [c for c in vs_golden if not c]
     error = f"{engine} at {level}: {len(bad)} of {len(vs_golden)} cases differ: {bad[0].describe()}" if bad else None
+    if bad:
+        figures["failed_case"] = bad[0].name
     return ("fail" if bad else "pass"), error, figures
 
 

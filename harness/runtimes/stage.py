@@ -113,6 +113,7 @@ def run_stage(matrix: Matrix, out_dir: Path, env_root: Path, child_env: Callable
         result = run_runtime(runtime, matrix, venv.python, child_env(venv.python), artifacts_dir, out,
                              out.with_suffix(".log"), engine, lambda stage: None)
         result.stages["venv"] = round(venv.seconds, 3)
+        localize_failures(result, matrix, out_dir)
         result.write(out)
         statuses: dict[str, int] = {}
         for o in result.outcomes:
@@ -121,6 +122,46 @@ def run_stage(matrix: Matrix, out_dir: Path, env_root: Path, child_env: Callable
                 f"({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}) in {time.monotonic() - started:.0f} s")
         results.append(result)
     return results
+
+
+def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> None:
+    """The first failing case of each failing (artifact, level) in Python, localized with this runtime's own
+    values; divergence.json and the case's input land in runtimes/repro/<runtime>/<cell>-<strategy>-<model>-<level>."""
+    import numpy as np
+
+    from converter.compare import Tolerance
+    from harness.golden.store import Golden
+    from harness.localize.command import replay_command
+    from harness.localize.localize import localize, write
+    from harness.localize.remote import values_in_runtime
+
+    failing = [o for o in result.outcomes
+               if o.status == "fail" and o.engine == "python" and o.figures.get("failed_case")]
+    if not failing:
+        return
+    golden = Golden.load(out_dir / "golden")
+    started = time.monotonic()
+    for outcome in failing:
+        cell, strategy, model = outcome.artifact.split("/")
+        onnx_path = out_dir / "artifacts" / cell / strategy / f"{model}.onnx"
+        artifact = catalog.KeptArtifact(cell, strategy, model, onnx_path)
+        with np.load(artifact.golden) as data:
+            x = data[f"in_{outcome.figures['failed_case']}"]
+        folder = out_dir / "runtimes" / "repro" / result.runtime_id / f"{cell}-{strategy}-{model}-{outcome.level}"
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "input.npy", x)
+        try:
+            values = values_in_runtime(matrix, result.runtime_id, artifact.onnx, x, outcome.level)
+            report = localize(artifact.onnx, x, golden.checkpoint(model), model, outcome.level,
+                              Tolerance.from_mapping(matrix.tolerance), level_values=values)
+            report["command"] = replay_command(artifact.onnx, folder / "input.npy", golden.checkpoint(model),
+                                               outcome.level, folder, result.runtime_id, matrix.path)
+            write(report, folder)
+            outcome.divergence = report["lines"][0]
+        except Exception as exc:  # noqa: BLE001 - a failed localization never hides the failure it was for
+            outcome.divergence = f"the localizer could not run: {exc}"
+    result.stages["localize"] = round(time.monotonic() - started, 3)
+    result.write(out_dir / "runtimes" / f"{result.runtime_id}.json")
 
 
 def read_described(out_dir: Path) -> list[dict]:
