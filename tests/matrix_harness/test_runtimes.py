@@ -91,6 +91,7 @@ def test_every_kept_artifact_at_every_level_by_both_engines(ran):
     assert keys == {f"host/{s}/{m}" for s in ("legacy", "dynamo", "auto") for m in ("deeplog", "mscred")} | {
         "raised/legacy/deeplog"}
     assert len(ran.outcomes) == len(keys) * 4 * 2
+    assert "localize" not in ran.stages  # nothing failed: the localizer never ran
     for o in ran.outcomes:
         if not o.artifact.startswith("raised/"):
             assert o.status == "pass", (o.artifact, o.level, o.engine, o.error)
@@ -161,3 +162,50 @@ def test_a_runner_crash_on_one_artifact_is_recorded_and_the_rest_go_on(kept, hos
     crash = next(o for o in crashed.outcomes if o.status == "crash")
     assert "the runner died (signal 11) on this artifact" in crash.error
     assert json.loads((kept / "reports" / "runtimes" / "ort-1.21.1.json").read_text())["status"] == "complete"
+
+
+def test_an_artifact_that_disagrees_names_its_first_divergence_replayably_and_in_the_report(kept, host_torch,
+                                                                                           tmp_path):
+    """host's legacy DeepLog with its final-layer bias altered after export: every level fails against the golden
+    outputs; each Python failure is localized with the runtime's own values at that level (the output Gemm, an
+    exporter divergence since the checkpoint disagrees there), the bundle's command replays it, and the report
+    lists it."""
+    import html
+    import os
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    from harness.parity.faults import perturb_initializer
+
+    reports = tmp_path / "reports"
+    shutil.copytree(kept / "reports" / "golden", reports / "golden")
+    bent = reports / "artifacts" / "bent" / "legacy"
+    shutil.copytree(kept / "reports" / "artifacts" / "host" / "legacy", bent)
+    (bent / "mscred.onnx").unlink()
+    perturb_initializer(bent / "deeplog.onnx", bent / "deeplog.onnx", "head.bias", delta=0.05)
+    matrix_path = _matrix(tmp_path, host_torch)
+    result = _stage(tmp_path, matrix_path)
+    assert {(o.artifact, o.status) for o in result.outcomes} == {("bent/legacy/deeplog", "fail")}
+    python = [o for o in result.outcomes if o.engine == "python"]
+    assert len(python) == 4 and "localize" in result.stages
+    for o in python:
+        assert o.divergence.startswith("first divergence: "), o.divergence
+        assert "[exporter divergence]" in o.divergence and ("Gemm" in o.divergence or "MatMul" in o.divergence)
+    assert all(o.divergence is None for o in result.outcomes if o.engine == "c")  # the Python case says where
+    bundle = reports / "runtimes" / "repro" / "ort-1.21.1" / "bent-legacy-deeplog-all"
+    document = json.loads((bundle / "divergence.json").read_text())
+    assert (bundle / "input.npy").is_file() and "--runtime ort-1.21.1" in document["command"]
+    replayed = subprocess.run(shlex.split(document["command"]), cwd=tmp_path, capture_output=True, text=True,
+                              timeout=600, check=False,
+                              env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert replayed.returncode == 0, replayed.stderr[-2000:]
+    assert replayed.stdout.splitlines()[0] == next(o for o in python if o.level == "all").divergence
+    (reports / "cells").mkdir()
+    built = build_report(reports / "cells", load_matrix(matrix_path), reports)
+    page = re.sub(r"<[^>]+>", " ", built.index.read_text(encoding="utf-8"))  # what the page reads, tags aside
+    findings = re.sub(r"\s+", " ", html.unescape(page))
+    assert "Runtime outcomes that did not agree" in findings
+    assert "fail bent/legacy/deeplog on ort-1.21.1 at all (python)" in findings
+    assert next(o for o in python if o.level == "all").divergence in findings
