@@ -18,7 +18,6 @@ shared chunking keeps the comparison exact even where they are not).
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from converter import artifacts
-from converter.errors import AlogError, first_line
+from converter.errors import AlogError, first_line, read_json
 from converter.logformats import ASCII_WS, read_log_text
 from converter.matching import TemplateMatcher
 
@@ -148,12 +147,7 @@ def load_model_dir(model_dir) -> DeepLogDir:
     meta_path = artifacts.meta_path(onnx_path)
     if not onnx_path.is_file():
         raise AlogError(f"{onnx_path} not found")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AlogError(f"{meta_path} not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AlogError(f"cannot read {meta_path}: {exc}") from None
+    meta = read_json(meta_path, f"{meta_path} not found")
     if not isinstance(meta, dict) or meta.get("model_type") != "deeplog":
         raise AlogError(f"{meta_path} does not describe a deeplog model")
     for key in ("input_name", "output_name", "vocab_size", "seq_len", "header_fields"):

@@ -7,7 +7,10 @@ so the same failure reads the same wherever it is reported.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 FIRST_LINE_LIMIT = 500  # characters: enough for torch's longest first lines, short enough for a table cell
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # newer exporters colour their messages
@@ -15,6 +18,17 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # newer exporters colour their mes
 
 class AlogError(Exception):
     """A problem with the user's input or environment, explained in one line."""
+
+
+def read_json(path: Path, missing: str, what: str = "") -> Any:
+    """A JSON file's content; absent, it is the AlogError ``missing``, unreadable or not JSON, one line naming
+    the file (``what`` before its path)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AlogError(missing) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AlogError(f"cannot read {what}{path}: {exc}") from None
 
 
 def first_line(exc: BaseException, limit: int = FIRST_LINE_LIMIT) -> str:

@@ -14,13 +14,12 @@ Exit codes (harness.cli's policy):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from converter.errors import AlogError
+from converter.errors import AlogError, read_json
 from harness import drift, report_schema
 from harness.cli import EXIT_FAIL, EXIT_NO_EVIDENCE, EXIT_PASS
 from harness.matrix import load_matrix
@@ -143,13 +142,8 @@ def decide(
 
 def read_report(path: Path, what: str = "report") -> dict[str, Any]:
     """Load and validate a matrix.json (``what`` names it in errors); any problem is one AlogError line."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        hint = " (run `alog-matrix report` first)" if what == "report" else ""
-        raise AlogError(f"{what} not found: {path}{hint}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AlogError(f"cannot read {what} {path}: {exc}") from None
+    hint = " (run `alog-matrix report` first)" if what == "report" else ""
+    doc = read_json(path, f"{what} not found: {path}{hint}", what=f"{what} ")
     report_schema.validate_report(doc, source=str(path))
     return doc
 

@@ -4,12 +4,11 @@ reference PyTorch's output). Written once per run by the golden stage, read by e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from converter.errors import AlogError
+from converter.errors import AlogError, read_json
 
 MANIFEST = "manifest.json"
 FORMAT = "alog-golden"
@@ -30,12 +29,7 @@ class Golden:
     @classmethod
     def load(cls, folder: Path) -> Golden:
         path = Path(folder) / MANIFEST
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise AlogError(f"no golden data at {folder} (alog-matrix run makes it before the cells)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise AlogError(f"cannot read {path}: {exc}") from None
+        manifest = read_json(path, f"no golden data at {folder} (alog-matrix run makes it before the cells)")
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise AlogError(f"{path} is not a golden manifest")
         return cls(Path(folder), manifest)
