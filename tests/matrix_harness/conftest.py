@@ -6,12 +6,14 @@ installed here (``--host`` cells) or the local CPU wheel: no CUDA torch is downl
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "report"))  # browser and domtext: the report tests' Chromium helpers
 
 
 @pytest.fixture(scope="session")

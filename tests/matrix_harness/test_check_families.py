@@ -260,6 +260,16 @@ def test_a_failing_dynamic_axes_bundle_holds_the_input_that_failed_and_replays_i
     doc = {"cells": [{"id": "host", "checks": [{**c.to_dict(), "recorded": True} for c in result.checks]}]}
     html = render_html(_minimal_report(doc))
     assert f"<code>{outcome.replay}</code>" in html and "README.txt" not in html
+    # What a person sees: Chromium's DOM of that page holds the first divergence on the failing check's card.
+    from browser import dump_dom
+    from domtext import parse
+
+    divergence = outcome.detail["divergence"]
+    assert divergence.startswith("first divergence: ") and "[exporter divergence]" in divergence, divergence
+    page = tmp_path / "index.html"
+    page.write_text(html, encoding="utf-8")
+    card = parse(dump_dom(page)).find(id="slot-host-deeplog-dynamic_axes").text()
+    assert f"first divergence {divergence}" in card, card
 
 
 def test_weights_altered_after_the_golden_outputs_fail_golden_parity_naming_model_artifact_and_figures(

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import shutil
 import struct
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+from browser import WINDOW, chromium, run_chromium
 from domtext import parse
 from report_factory import CELLS, healthy_world, make_cell, matrix_toml
 
@@ -21,23 +20,6 @@ from harness.results import CHECKS
 
 HERE = Path(__file__).resolve().parent
 REPO_REPORTS = HERE.parents[1] / "reports"
-WINDOW = (1400, 2600)
-
-
-def chromium() -> str:
-    proc = subprocess.run(["sh", str(HERE / "ensure_chromium.sh")], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"could not install chromium:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-    return proc.stdout.strip().splitlines()[-1]
-
-
-def run_chromium(browser: str, url: str, *mode: str) -> subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        return subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}", *mode, url],
-            capture_output=True, text=True, timeout=180, check=False,
-        )
 
 
 @pytest.fixture(scope="module")
