@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,24 @@ class RunInterrupted(Exception):
         return 128 + self.signum  # 143 for SIGTERM, 130 for SIGINT, as a shell reports them
 
 
+class _Stop:
+    """Set by the main thread once interrupted: cells running in other threads (--jobs) stop their child
+    at its next poll, as the main thread's own cell does at once."""
+
+    event = threading.Event()
+    signum: int = signal.SIGTERM
+
+
+def stop_children(signum: int) -> None:
+    _Stop.signum = signum
+    _Stop.event.set()
+
+
+def _raise_if_stopped() -> None:
+    if _Stop.event.is_set():
+        raise RunInterrupted(_Stop.signum)
+
+
 @contextlib.contextmanager
 def interruptible():
     """Turn SIGTERM and SIGINT into ``RunInterrupted`` for the block (the main thread's handlers)."""
@@ -40,12 +59,14 @@ def interruptible():
     def interrupt(signum, _frame):
         raise RunInterrupted(signum)
 
+    _Stop.event.clear()
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _Stop.event.clear()
 
 
 @dataclass
@@ -78,6 +99,7 @@ def signal_name(returncode: int) -> str:
 def run_child(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: float,
               on_stage: Callable[[str], None] = lambda s: None) -> ChildOutcome:
     """Run ``cmd`` in its own session, output to ``log_path``; kill the whole group at the limit."""
+    _raise_if_stopped()
     started = time.monotonic()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
@@ -105,6 +127,7 @@ def _follow(proc: subprocess.Popen, log_path: Path, started: float, timeout_s: f
             on_stage(stage)
         if proc.returncode is not None:
             break
+        _raise_if_stopped()
         if time.monotonic() > deadline:
             timed_out = True
             kill_group(proc)

@@ -46,7 +46,9 @@ def run_command(prog: str, body: Callable[[], int]) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_NO_EVIDENCE
     except RunInterrupted as stop:
-        where = f"; cell {stop.cell} is recorded as interrupted" if stop.cell else ""
+        several = stop.cell and ", " in stop.cell
+        where = f"; cell{'s' if several else ''} {stop.cell} {'are' if several else 'is'} recorded as interrupted" \
+            if stop.cell else ""
         print(f"{prog}: interrupted by {stop}{where}", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:

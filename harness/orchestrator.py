@@ -10,6 +10,8 @@ once: its exit code is ours.
 
 Without --resume the selected cells' old results are removed first; with --resume a cell whose
 result is complete is kept and not run again. Results of cells not selected stay as they are.
+``--jobs N`` runs N cells at once (threads that each follow one child; the children do the work, each
+with one intra-op thread), so one cell's venv download overlaps another's checks.
 """
 
 from __future__ import annotations
@@ -20,19 +22,33 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from converter.errors import AlogError, first_line
 from harness import cell_record, cell_runner, disk, envs, locks
 from harness.cengine import ENGINE_ENV, ENGINE_ERROR_ENV
-from harness.child import RunInterrupted, interruptible, run_child
+from harness.child import RunInterrupted, interruptible, run_child, stop_children
 from harness.matrix import DEFAULT_MATRIX, Cell, Matrix, load_matrix
-from harness.progress import Progress
+from harness.progress import CellProgress, Progress
 from harness.results import CellResult
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD_RESULT = "cell-result.json"  # the child's own file, in the cell's work folder
+CELL_MEMORY_GB = 4.0  # a cell's peak (torch, two exports, ONNX Runtime, the parity suite), with room to spare
+
+
+def default_jobs() -> int:
+    """As many cells at once as there are cores, and no more than the available memory holds."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            available_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:"))
+        by_memory = int(available_kb / 1024 ** 2 // CELL_MEMORY_GB)
+    except (OSError, StopIteration, ValueError):
+        by_memory = cores
+    return max(1, min(cores, by_memory))
 
 
 @dataclass
@@ -42,6 +58,7 @@ class RunOptions:
     runtime_env_root: Path = envs.RUNTIMES_ENV_DIR
     work_root: Path = ROOT / ".nox" / "work"
     resume: bool = False
+    jobs: int = 1  # cells at once
     host: bool = False  # run the cells in this interpreter instead of building venvs
     build_engine: bool = True
     report: bool = True
@@ -81,7 +98,7 @@ def clear_results(opts: RunOptions, cell: Cell) -> None:
     shutil.rmtree(opts.keep_dir(cell), ignore_errors=True)
 
 
-def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: Progress) -> CellResult:
+def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: CellProgress) -> CellResult:
     out = result_path(opts.cells_dir, cell)
     progress.stage("venv")
     cell_runner.inject_test_fault(cell.id, "venv")
@@ -199,13 +216,11 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
                              f"{time.monotonic() - started:.0f} s)")
         if to_run or matrix.runtimes:
             build_engine_once(opts, progress)
-        for index, cell in enumerate(cells, start=1):
-            progress.cell(index, cell.id)
+        views = {cell.id: progress.cell(index, cell.id) for index, cell in enumerate(cells, start=1)}
+        for cell in cells:
             if cell not in to_run:
-                progress.done("kept (finished earlier; --resume)")
-                continue
-            result = run_one(cell, matrix, opts, progress)
-            progress.done(summary_line(result))
+                views[cell.id].done("kept (finished earlier; --resume)")
+        run_cells(to_run, matrix, opts, views)
     finally:
         progress.close()
     print(f"alog-matrix: {len(to_run)} cell(s) run in {time.monotonic() - started:.0f} s; results in {opts.cells_dir}",
@@ -223,6 +238,44 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
     return report_and_gate(matrix, opts)
 
 
+def run_cells(cells: tuple[Cell, ...], matrix: Matrix, opts: RunOptions, views: dict[str, CellProgress]) -> None:
+    """Each cell through ``run_one``, ``opts.jobs`` at once. Interrupted, the running cells stop their children
+    and record themselves as interrupted, the queued ones never start; a cell's error is raised once the
+    others have finished."""
+    if opts.jobs <= 1 or len(cells) <= 1:
+        for cell in cells:
+            views[cell.id].done(summary_line(run_one(cell, matrix, opts, views[cell.id])))
+        return
+    with ThreadPoolExecutor(max_workers=opts.jobs, thread_name_prefix="cell") as pool:
+        futures = {pool.submit(run_one, cell, matrix, opts, views[cell.id]): cell for cell in cells}
+        try:
+            _follow_cells(futures, views)
+        except RunInterrupted as stop:
+            stop_children(stop.signum)
+            for future in futures:
+                future.cancel()
+            stopped = []
+            for future, cell in futures.items():
+                if not future.cancelled() and isinstance(future.exception(), RunInterrupted):
+                    stopped.append(cell.id)
+            stop.cell = ", ".join(stopped) or None
+            raise
+
+
+def _follow_cells(futures: dict[Future, Cell], views: dict[str, CellProgress]) -> None:
+    pending, failure = set(futures), None
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)  # signals land between waits
+        for future in done:
+            error = future.exception()
+            if error is None:
+                views[futures[future].id].done(summary_line(future.result()))
+            elif failure is None:
+                failure = error
+    if failure is not None:
+        raise failure
+
+
 def report_and_gate(matrix: Matrix, opts: RunOptions) -> int:
     """harness.report builds the report, in which harness.gate decides once; its exit code is ours."""
     from harness import report
@@ -237,6 +290,12 @@ def report_and_gate(matrix: Matrix, opts: RunOptions) -> int:
 # --- CLI -------------------------------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of cells, at least 1 (got {text!r})")
+    return int(text)
+
+
 def parse_cell_ids(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
@@ -245,6 +304,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix.toml (default: the repository's)")
     parser.add_argument("--cells", action="append", metavar="ID[,ID]", help="run only these cells")
     parser.add_argument("--resume", action="store_true", help="keep finished cell results and run only the rest")
+    parser.add_argument("--jobs", type=_positive, default=None, metavar="N",
+                        help="cells at once (default: the cores, as far as the available memory holds: "
+                        f"{CELL_MEMORY_GB:g} GB a cell)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="report folder (cells under <out>/cells)")
     parser.add_argument("--env-root", type=Path, default=envs.CELLS_ENV_DIR, help="where cell venvs live")
     parser.add_argument("--work-root", type=Path, default=ROOT / ".nox" / "work", help="cells' scratch folders")
@@ -260,5 +322,6 @@ def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix)
     cells = matrix.select(parse_cell_ids(args.cells))
     opts = RunOptions(out_dir=args.out.resolve(), env_root=args.env_root.resolve(), work_root=args.work_root.resolve(),
-                      resume=args.resume, host=args.host, report=not args.no_report, model_dir=args.model_dir)
+                      resume=args.resume, jobs=args.jobs or default_jobs(), host=args.host,
+                      report=not args.no_report, model_dir=args.model_dir)
     return run_matrix(matrix, cells, opts)

@@ -1,13 +1,15 @@
 """Progress of a matrix run: "cell n/N <id>: <stage>".
 
 On a terminal a rich status line is updated in place; in CI (the CI variable is set) or when output
-is not a terminal, each change is one plain line, so logs read top to bottom.
+is not a terminal, each change is one plain line, so logs read top to bottom. Each cell writes through
+its own ``CellProgress``, so cells that run at once (``--jobs``) keep every line naming its cell.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -20,11 +22,9 @@ class Progress:
     def __init__(self, total: int, stream: TextIO = sys.stderr, rich: bool | None = None):
         self.total = total
         self.stream = stream
-        self.index = 0
-        self.cell_id = ""
         self.started = time.monotonic()
         self._status = None
-        self._last = ""
+        self._lock = threading.Lock()  # cells report from their own threads
         use_rich = interactive(stream) if rich is None else rich
         if use_rich:
             from rich.console import Console
@@ -33,34 +33,41 @@ class Progress:
             self._status = self._console.status("")
             self._status.start()
 
-    def cell(self, index: int, cell_id: str) -> None:
-        self.index, self.cell_id = index, cell_id
+    def cell(self, index: int, cell_id: str) -> CellProgress:
+        return CellProgress(self, f"cell {index}/{self.total} {cell_id}: ")
 
-    def stage(self, stage: str) -> None:
-        text = f"cell {self.index}/{self.total} {self.cell_id}: {stage}"
-        if text == self._last:
-            return
-        self._last = text
-        if self._status is not None:
-            self._status.update(text)
-        else:
-            print(text, file=self.stream, flush=True)
-
-    def done(self, line: str) -> None:
-        """A cell's final line stays in the log on a terminal too."""
-        text = f"cell {self.index}/{self.total} {self.cell_id}: {line}"
-        if self._status is not None:
-            self._console.print(text)
-        else:
-            print(text, file=self.stream, flush=True)
+    def status(self, text: str) -> None:
+        """A passing state: the status line on a terminal, a plain line otherwise."""
+        with self._lock:
+            if self._status is not None:
+                self._status.update(text)
+            else:
+                print(text, file=self.stream, flush=True)
 
     def message(self, line: str) -> None:
-        if self._status is not None:
-            self._console.print(line)
-        else:
-            print(line, file=self.stream, flush=True)
+        """A line that stays in the log, on a terminal too."""
+        with self._lock:
+            if self._status is not None:
+                self._console.print(line)
+            else:
+                print(line, file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
+
+
+class CellProgress:
+    """One cell's stages and final line, each prefixed with the cell; a stage repeated is shown once."""
+
+    def __init__(self, progress: Progress, prefix: str):
+        self.progress, self.prefix, self._last = progress, prefix, ""
+
+    def stage(self, stage: str) -> None:
+        if stage != self._last:
+            self._last = stage
+            self.progress.status(self.prefix + stage)
+
+    def done(self, line: str) -> None:
+        self.progress.message(self.prefix + line)

@@ -116,9 +116,11 @@ def test_plain_progress_lines_outside_a_terminal(monkeypatch):
     monkeypatch.setenv("CI", "true")
     stream = io.StringIO()
     progress = Progress(3, stream=stream)
-    progress.cell(2, "torch-2.8.0")
-    progress.stage("train")
-    progress.stage("train")  # repeated: printed once
-    progress.done("complete")
+    cell, other = progress.cell(2, "torch-2.8.0"), progress.cell(3, "torch-2.9.1")
+    cell.stage("train")
+    other.stage("venv")  # cells running at once: each line names its cell
+    cell.stage("train")  # repeated: printed once
+    cell.done("complete")
     progress.close()
-    assert stream.getvalue().splitlines() == ["cell 2/3 torch-2.8.0: train", "cell 2/3 torch-2.8.0: complete"]
+    assert stream.getvalue().splitlines() == ["cell 2/3 torch-2.8.0: train", "cell 3/3 torch-2.9.1: venv",
+                                              "cell 2/3 torch-2.8.0: complete"]
