@@ -231,7 +231,7 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
         started = time.monotonic()
         run_stage(matrix, opts.out_dir, opts.runtime_env_root, lambda python: child_environment(python, opts),
                   Path(opts.child_env[ENGINE_ENV]) if ENGINE_ENV in opts.child_env else None,
-                  opts.resume and not to_run, lambda line: print(line, file=sys.stderr, flush=True))
+                  opts.resume and not to_run, lambda line: print(line, file=sys.stderr, flush=True), opts.jobs)
         print(f"alog-matrix: runtime stage in {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not opts.report:
         return 0

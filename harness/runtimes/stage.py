@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from converter import atomic
 from converter.errors import AlogError
 from harness import envs
 from harness.cell_runner import now
-from harness.child import output_tail, run_child
+from harness.child import RunInterrupted, output_tail, run_child, stop_children
 from harness.matrix import Matrix, Runtime
 from harness.results import RuntimeOutcome, RuntimeResult
 from harness.runtimes import catalog
@@ -84,44 +85,58 @@ def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, s
 
 
 def run_stage(matrix: Matrix, out_dir: Path, env_root: Path, child_env: Callable[[Path], dict[str, str]],
-              engine: Path | None, resume: bool, message: Callable[[str], None]) -> list[RuntimeResult]:
-    """Every runtime of the matrix on every kept artifact; the result files land in ``out_dir/runtimes``."""
+              engine: Path | None, resume: bool, message: Callable[[str], None], jobs: int = 1) -> list[RuntimeResult]:
+    """Every runtime of the matrix on every kept artifact, ``jobs`` runtimes at once; the result files land in
+    ``out_dir/runtimes``, the results come back in matrix order."""
     runtimes_dir = out_dir / "runtimes"
-    artifacts_dir = out_dir / "artifacts"
     runtimes_dir.mkdir(parents=True, exist_ok=True)
-    described = describe_artifacts(artifacts_dir, runtimes_dir)
+    described = describe_artifacts(out_dir / "artifacts", runtimes_dir)
     message(f"runtimes: {len(described)} kept artifacts x {len(matrix.runtimes)} runtimes")
-    results = []
-    for index, runtime in enumerate(matrix.runtimes, start=1):
-        out = runtimes_dir / f"{runtime.id}.json"
-        if resume and out.is_file() and RuntimeResult.read(out).status == "complete":
-            message(f"runtime {index}/{len(matrix.runtimes)} {runtime.id}: kept (finished earlier; --resume)")
-            results.append(RuntimeResult.read(out))
-            continue
-        started = time.monotonic()
-        try:
-            def log(line: str, rid: str = runtime.id) -> None:
-                message(f"runtime {rid}: {line[:90]}")
+    total = len(matrix.runtimes)
 
-            venv = envs.ensure_env(runtime, env_root, log=log)
-        except AlogError as exc:
-            result = RuntimeResult(runtime.id, "error", started=now(), finished=now(),
-                                   output_tail=f"building the runtime's venv failed: {exc}")
-            result.write(out)
-            results.append(result)
-            continue
-        result = run_runtime(runtime, matrix, venv.python, child_env(venv.python), artifacts_dir, out,
-                             out.with_suffix(".log"), engine, lambda stage: None)
-        result.stages["venv"] = round(venv.seconds, 3)
-        localize_failures(result, matrix, out_dir)
+    def one(index: int, runtime: Runtime) -> RuntimeResult:
+        return _run_one(f"runtime {index}/{total} {runtime.id}", runtime, matrix, out_dir, env_root, child_env,
+                        engine, resume, message)
+
+    if jobs <= 1 or total <= 1:
+        return [one(index, runtime) for index, runtime in enumerate(matrix.runtimes, start=1)]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="runtime") as pool:
+        futures = [pool.submit(one, index, runtime) for index, runtime in enumerate(matrix.runtimes, start=1)]
+        try:
+            return [future.result() for future in futures]
+        except RunInterrupted as stop:
+            stop_children(stop.signum)  # the other runners stop at their next poll
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_root: Path,
+             child_env: Callable[[Path], dict[str, str]], engine: Path | None, resume: bool,
+             message: Callable[[str], None]) -> RuntimeResult:
+    out = out_dir / "runtimes" / f"{runtime.id}.json"
+    if resume and out.is_file() and RuntimeResult.read(out).status == "complete":
+        message(f"{name}: kept (finished earlier; --resume)")
+        return RuntimeResult.read(out)
+    started = time.monotonic()
+    try:
+        venv = envs.ensure_env(runtime, env_root, log=lambda line: message(f"{name}: {line[:90]}"))
+    except AlogError as exc:
+        result = RuntimeResult(runtime.id, "error", started=now(), finished=now(),
+                               output_tail=f"building the runtime's venv failed: {exc}")
         result.write(out)
-        statuses: dict[str, int] = {}
-        for o in result.outcomes:
-            statuses[o.status] = statuses.get(o.status, 0) + 1
-        message(f"runtime {index}/{len(matrix.runtimes)} {runtime.id}: {result.status} "
-                f"({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}) in {time.monotonic() - started:.0f} s")
-        results.append(result)
-    return results
+        return result
+    result = run_runtime(runtime, matrix, venv.python, child_env(venv.python), out_dir / "artifacts", out,
+                         out.with_suffix(".log"), engine, lambda stage: None)
+    result.stages["venv"] = round(venv.seconds, 3)
+    localize_failures(result, matrix, out_dir)
+    result.write(out)
+    statuses: dict[str, int] = {}
+    for o in result.outcomes:
+        statuses[o.status] = statuses.get(o.status, 0) + 1
+    message(f"{name}: {result.status} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}) "
+            f"in {time.monotonic() - started:.0f} s")
+    return result
 
 
 def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> None:

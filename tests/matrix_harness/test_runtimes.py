@@ -70,14 +70,17 @@ def kept(tmp_path_factory, host_torch):
     return tmp
 
 
-def _stage(tmp: Path, matrix_path: Path, child_env=None) -> RuntimeResult:
+def _stage(tmp: Path, matrix_path: Path, child_env=None, jobs: int = 1) -> RuntimeResult:
+    return _stages(tmp, matrix_path, child_env, jobs)[0]
+
+
+def _stages(tmp: Path, matrix_path: Path, child_env=None, jobs: int = 1) -> list[RuntimeResult]:
     from harness import cengine
 
     matrix = load_matrix(matrix_path)
     opts = RunOptions(child_env=child_env or {})
-    (result,) = run_stage(matrix, tmp / "reports", envs.RUNTIMES_ENV_DIR, lambda python: child_environment(python, opts),
-                          cengine.ensure_built(), False, lambda line: None)
-    return result
+    return run_stage(matrix, tmp / "reports", envs.RUNTIMES_ENV_DIR, lambda python: child_environment(python, opts),
+                     cengine.ensure_built(), False, lambda line: None, jobs)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +112,29 @@ def test_latency_is_measured_per_artifact_at_level_all(ran):
     assert {(o.level, o.engine) for o in timed} == {("all", "python")}
     for o in timed:
         assert o.latency["session_ms"] > 0 and o.latency["run_us_b1"] > 0 and o.latency["run_us_b256"] > 0
+
+
+def test_two_runtimes_at_once_give_the_outcomes_of_one_at_a_time(kept, ran, host_torch):
+    """ort-1.21.1 beside ort-1.32.0 (--jobs 2): its outcomes are those it gave alone, and both complete."""
+    path = _matrix(kept, host_torch)
+    path.write_text(path.read_text(encoding="utf-8") + """
+[[runtime]]
+id = "ort-1.32.0"
+onnxruntime = "1.32.0"
+pins = { numpy = "2.4.6" }
+""", encoding="utf-8")
+    try:
+        first, second = _stages(kept, path, jobs=2)
+    finally:
+        _matrix(kept, host_torch)  # the module's other tests run on ort-1.21.1 alone
+
+    def statuses(result):
+        return sorted((o.artifact, o.level, o.engine, o.status) for o in result.outcomes)
+
+    assert (first.runtime_id, second.runtime_id) == ("ort-1.21.1", "ort-1.32.0")
+    assert first.status == second.status == "complete" and statuses(first) == statuses(ran)
+    assert second.environment["onnxruntime"] == "1.32.0" and len(second.outcomes) == len(ran.outcomes)
+    assert all(o.status == "pass" for o in second.outcomes if not o.artifact.startswith("raised/"))
 
 
 def test_a_model_the_runtime_cannot_read_is_incompatible_with_its_own_message(ran):
