@@ -36,6 +36,7 @@ from harness.results import CellResult
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD_RESULT = "cell-result.json"  # the child's own file, in the cell's work folder
+STAGES = ("all", "golden", "cells", "runtimes")
 CELL_MEMORY_GB = 4.0  # a cell's peak (torch, two exports, ONNX Runtime, the parity suite), with room to spare
 
 
@@ -59,6 +60,7 @@ class RunOptions:
     work_root: Path = ROOT / ".nox" / "work"
     resume: bool = False
     jobs: int = 1  # cells at once
+    stage: str = "all"  # all | golden | cells | runtimes: one part of the run, as separate CI jobs do it
     host: bool = False  # run the cells in this interpreter instead of building venvs
     build_engine: bool = True
     report: bool = True
@@ -182,13 +184,15 @@ def run_matrix(matrix: Matrix, cells: tuple[Cell, ...], opts: RunOptions) -> int
     another run, and SIGTERM / SIGINT stop the cell in progress, recorded as interrupted."""
     from harness.golden import source as golden_source
 
-    to_run = tuple(c for c in cells if not (opts.resume and is_finished(result_path(opts.cells_dir, c))))
+    to_run = () if opts.stage in ("golden", "runtimes") else tuple(
+        c for c in cells if not (opts.resume and is_finished(result_path(opts.cells_dir, c))))
     models = golden_source.resolve(matrix, opts.model_dir)
     checked = None if models.reference else golden_source.check(models)  # a team's files: before anything
     if not opts.host:
         envs.require_installable(to_run, opts.env_root)
         disk.require_space(to_run, matrix, opts.env_root)
-    envs.require_installable(matrix.runtimes, opts.runtime_env_root)
+    if opts.stage in ("all", "runtimes"):
+        envs.require_installable(matrix.runtimes, opts.runtime_env_root)
     with contextlib.ExitStack() as held, interruptible():
         held.enter_context(locks.hold(opts.out_dir, "the report folder"))
         held.enter_context(locks.hold(opts.work_root, "the work folder"))
@@ -208,24 +212,28 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
         clear_results(opts, cell)
     progress = Progress(len(cells))
     started = time.monotonic()
+    runtimes = matrix.runtimes if opts.stage in ("all", "runtimes") else ()
     try:
-        if to_run:
+        if to_run or opts.stage == "golden":
             progress.message(f"golden data: {models.origin}")
             golden = golden_build.prepare(matrix, models, opts.golden_dir, reuse=opts.resume, checked=checked)
             progress.message(f"golden data in {golden.folder} ({', '.join(golden.models)}, "
                              f"{time.monotonic() - started:.0f} s)")
-        if to_run or matrix.runtimes:
+        if opts.stage == "golden":
+            return 0
+        if to_run or runtimes:
             build_engine_once(opts, progress)
-        views = {cell.id: progress.cell(index, cell.id) for index, cell in enumerate(cells, start=1)}
-        for cell in cells:
-            if cell not in to_run:
-                views[cell.id].done("kept (finished earlier; --resume)")
-        run_cells(to_run, matrix, opts, views)
+        if opts.stage != "runtimes":
+            views = {cell.id: progress.cell(index, cell.id) for index, cell in enumerate(cells, start=1)}
+            for cell in cells:
+                if cell not in to_run:
+                    views[cell.id].done("kept (finished earlier; --resume)")
+            run_cells(to_run, matrix, opts, views)
+            print(f"alog-matrix: {len(to_run)} cell(s) run in {time.monotonic() - started:.0f} s; results in "
+                  f"{opts.cells_dir}", file=sys.stderr)
     finally:
         progress.close()
-    print(f"alog-matrix: {len(to_run)} cell(s) run in {time.monotonic() - started:.0f} s; results in {opts.cells_dir}",
-          file=sys.stderr)
-    if matrix.runtimes:
+    if runtimes:
         from harness.runtimes.stage import run_stage
 
         started = time.monotonic()
@@ -313,6 +321,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", action="store_true",
                         help="run cells in this Python instead of building venvs (its torch must match the cell's)")
     parser.add_argument("--no-report", action="store_true", help="stop after the cell results (no report, no gate)")
+    parser.add_argument("--stage", choices=STAGES, default="all",
+                        help="one part of the run: golden (the golden data only), cells (golden data, reused with "
+                        "--resume, and the cells), runtimes (the runtime stage on the kept artifacts, then report "
+                        "and gate); default: all of it")
     parser.add_argument("--model-dir", type=Path, default=None, metavar="DIR",
                         help="export these checkpoints in every cell: DIR/deeplog.pth, DIR/vocab.json, DIR/mscred.pth "
                         "(either model may be absent), with [model] log of the matrix or DIR's only *.log")
@@ -322,6 +334,6 @@ def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix)
     cells = matrix.select(parse_cell_ids(args.cells))
     opts = RunOptions(out_dir=args.out.resolve(), env_root=args.env_root.resolve(), work_root=args.work_root.resolve(),
-                      resume=args.resume, jobs=args.jobs or default_jobs(), host=args.host,
+                      resume=args.resume, jobs=args.jobs or default_jobs(), stage=args.stage, host=args.host,
                       report=not args.no_report, model_dir=args.model_dir)
     return run_matrix(matrix, cells, opts)

@@ -41,7 +41,7 @@ def checkpoint_load(ctx: ModelContext) -> Outcome:
     if ctx.model not in golden.models:
         raise NotReached(f"not reached: the run's golden data holds no {ctx.model} model")
     entry = golden.model(ctx.model)
-    detail = {"checkpoint": entry["checkpoint"], "sha256": entry["sha256"]}
+    detail = {"checkpoint": str(golden.checkpoint(ctx.model)), "sha256": entry["sha256"]}
     try:
         mut = ctx.cell.load(ctx.model)
     except Exception as exc:  # noqa: BLE001 - the refusal is the finding

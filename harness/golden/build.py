@@ -38,6 +38,15 @@ def fingerprint(source: ModelSource, matrix: Matrix) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _portable(path: Path, out: Path) -> str:
+    """A checkpoint inside the golden folder (the reference) relative to it, so the folder can be moved or
+    handed to another checkout (a CI job); a team's own file stays where it is."""
+    try:
+        return str(path.resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _seed(matrix: Matrix) -> int:
     return int(matrix.data.get("seed", 7))
 
@@ -157,7 +166,7 @@ def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels
                 np.savez(handle, **arrays)
             checkpoint = Path(getattr(source, name))
             entry: dict[str, Any] = {
-                "checkpoint": str(checkpoint), "sha256": sha256_file(checkpoint),
+                "checkpoint": _portable(checkpoint, out), "sha256": sha256_file(checkpoint),
                 "config": model.config.to_dict(), "data": data_file(name),
                 "cases": [{"name": k, "shape": list(v.shape), "dtype": str(v.dtype)} for k, v in cases.items()],
             }

@@ -45,7 +45,8 @@ class Golden:
             raise AlogError(f"the golden data at {self.folder} holds no {name} model") from None
 
     def checkpoint(self, name: str) -> Path:
-        return Path(self.model(name)["checkpoint"])
+        path = Path(self.model(name)["checkpoint"])
+        return path if path.is_absolute() else self.folder / path  # the reference lives in the folder
 
     @property
     def log(self) -> Path:

