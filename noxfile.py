@@ -14,7 +14,9 @@ import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
-from harness.findlinks import pip_find_links  # noqa: E402 - the checkout's own helper, before anything is installed
+from harness.bytecode import bytecode_env  # noqa: E402 - the checkout's own helpers, before anything is installed
+from harness.findlinks import pip_find_links  # noqa: E402
+
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["tests"]
 
@@ -40,7 +42,7 @@ def install_project(session: nox.Session, torch_spec: str, extras: str = "test")
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     install_project(session, TEST_TORCH, extras="test,harness")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *session.posargs, env=bytecode_env())
 
 
 @nox.session(python="3.11")
@@ -56,17 +58,18 @@ def bench(session: nox.Session) -> None:
     """Each bench/bench_*.py prints its side-by-side figures and writes reports/bench/<name>.json."""
     install_project(session, TEST_TORCH, extras="test,harness")
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+        session.run("python", str(script), *session.posargs, env=bytecode_env())
 
 
 @nox.session(python="3.11", venv_backend="uv")
 def matrix(session: nox.Session) -> None:
     """Every matrix.toml cell in its own uv venv, then the report and the gate (non-zero exit = not PASS).
 
-    Options go after `--`: `--cells torch-2.8.0,torch-2.9.1`, `--matrix PATH`, `--resume`.
+    Options go after `--`: `--cells torch-2.8.0,torch-2.9.1`, `--matrix PATH`, `--resume`, `--jobs N`,
+    `--stage golden|cells|runtimes`.
     """
     install_project(session, TEST_TORCH, extras="harness")
-    session.run("alog-matrix", "run", *session.posargs)
+    session.run("alog-matrix", "run", *session.posargs, env=bytecode_env())
 
 
 @nox.session(python=False)

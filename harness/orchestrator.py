@@ -28,6 +28,7 @@ from pathlib import Path
 
 from converter.errors import AlogError, first_line
 from harness import cell_record, cell_runner, disk, envs, locks
+from harness.bytecode import bytecode_env
 from harness.cengine import ENGINE_ENV, ENGINE_ERROR_ENV
 from harness.child import RunInterrupted, interruptible, run_child, stop_children
 from harness.matrix import DEFAULT_MATRIX, Cell, Matrix, load_matrix
@@ -145,6 +146,7 @@ def child_environment(python: Path, opts: RunOptions) -> dict[str, str]:
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(bytecode_env(env))  # torch's bytecode compiled once, not in every cell process
     env.setdefault("OMP_NUM_THREADS", "1")  # see cell_runner._one_thread
     env.update(opts.child_env)
     return env
