@@ -38,19 +38,20 @@ class Progress:
 
     def status(self, text: str) -> None:
         """A passing state: the status line on a terminal, a plain line otherwise."""
-        with self._lock:
-            if self._status is not None:
-                self._status.update(text)
-            else:
-                print(text, file=self.stream, flush=True)
+        self._emit(text, keep=False)
 
     def message(self, line: str) -> None:
         """A line that stays in the log, on a terminal too."""
+        self._emit(line, keep=True)
+
+    def _emit(self, text: str, keep: bool) -> None:
         with self._lock:
-            if self._status is not None:
-                self._console.print(line)
+            if self._status is None:
+                print(text, file=self.stream, flush=True)
+            elif keep:
+                self._console.print(text)
             else:
-                print(line, file=self.stream, flush=True)
+                self._status.update(text)
 
     def close(self) -> None:
         if self._status is not None:
