@@ -9,12 +9,12 @@ the user's other environments. Standard library only: the noxfile imports it bef
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 PYCACHE = Path(__file__).resolve().parent.parent / ".nox" / "pycache"
 
 
-def bytecode_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+def bytecode_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The variables to set for a child process (a prefix the user set is kept)."""
-    environ = os.environ if environ is None else environ
     return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": environ.get("PYTHONPYCACHEPREFIX") or str(PYCACHE)}
