@@ -153,8 +153,8 @@ def latency(artifact: KeptArtifact, level: str, example: Any) -> dict[str, float
 
 def outcomes_of(artifact: KeptArtifact, runtime: Runtime, tolerance: Tolerance, binary: Path | None,
                 ort_lib: Path | str | None) -> list[RuntimeOutcome]:
-    """``ort_lib``: this venv's libonnxruntime for the C engine, or (a string) why the engine cannot use it."""
-    """Every (level, engine) outcome of one artifact in this runtime."""
+    """Every (level, engine) outcome of one artifact in this runtime. ``ort_lib``: this venv's libonnxruntime
+    for the C engine, or (a string) why the engine cannot use it."""
     cases, golden = _load(artifact.golden, "in_"), _load(artifact.golden, "out_")
     torch_out = _load(artifact.torch_outputs, "out_") if artifact.torch_outputs.is_file() else {}
     results = []
