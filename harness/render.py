@@ -76,6 +76,15 @@ def figure(value: Any) -> str:
     return str(value)
 
 
+def duration_us(value: Any) -> str:
+    """A duration given in microseconds, in the unit that reads best (µs, ms or s)."""
+    if not isinstance(value, (int, float)):
+        return "—"
+    if value < 1e3:
+        return f"{value:.0f} µs"
+    return f"{value / 1e3:.3g} ms" if value < 1e6 else f"{value / 1e6:.3g} s"
+
+
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # NUL, ESC and friends: shown, never passed on
 _MD_SPECIAL = re.compile(r"[|`\[\]#*_~\\]")  # table, code, link, heading, emphasis, strike; and the escape
 
@@ -104,7 +113,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(slug=slug, compact=compact, figure=figure, md=md, model_name=drift.model_name)
+    env.filters.update(slug=slug, compact=compact, figure=figure, duration_us=duration_us, md=md,
+                       model_name=drift.model_name)
     env.globals.update(
         statuses=STATUSES, meaning=STATUS_MEANING, mark=STATUS_MARK, detail_labels=DETAIL_LABELS,
         replay_command=replay_command, xpass_message=drift.xpass_message,
