@@ -43,13 +43,12 @@ def detection_agreement(model_dir: Path, log: Path, ort_lib: Path, binary: Path)
 
 
 def _localize(mut: ModelUnderTest, artifact: Path, x, ctx: ModelContext) -> str:
-    from converter.errors import describe
-    from harness.localize.localize import localize
+    from harness.localize.localize import localize, unavailable
 
     try:
         return localize(artifact, x, mut.checkpoint, mut.name, tolerance=ctx.tolerance)["lines"][0]
-    except Exception as exc:  # noqa: BLE001 - a failed localization never hides the failure it was for
-        return f"the localizer could not run: {describe(exc)}"
+    except Exception as exc:  # noqa: BLE001 - see unavailable
+        return unavailable(exc)
 
 
 @check("cengine", stage="cengine",

@@ -135,9 +135,12 @@ def golden_parity(ctx: ModelContext) -> Outcome:
                    else "this torch moved: the artifact agrees with it")
             failures.append(f"{strategy} ({why}): {bad[0].describe()}")
             if "divergence" not in detail:  # the first failing artifact is localized and bundled
+                from harness.localize.localize import localize_bundle
+
                 case = bad[0].name.split(" ", 1)[1]
                 bundle = _bundle(ctx, mut, strategy, cases[case][0], cases[case][1], outputs[case], bad[0])
-                detail["repro"], detail["divergence"] = str(bundle), _localize(ctx, mut, bundle)
+                detail["repro"] = str(bundle)
+                detail["divergence"] = localize_bundle(bundle, mut.checkpoint, mut.name, ctx.matrix)
     figures.update({k: summarize(worst)[k] for k in FIGURE_KEYS})
     error = None
     if failures:
@@ -164,8 +167,3 @@ def _bundle(ctx: ModelContext, mut, strategy: str, x, expected, actual, comparis
                         ctx.tolerance, f"golden_parity failed: {comparison.describe()}",
                         details={"comparison": comparison.figures()}, test="golden_parity")
 
-
-def _localize(ctx: ModelContext, mut, bundle: Path) -> str:
-    from harness.localize.localize import localize_bundle
-
-    return localize_bundle(bundle, mut.checkpoint, mut.name, ctx.matrix)

@@ -90,8 +90,11 @@ def localize(model_path: Path, x: Any, checkpoint: Path | None = None, kind: str
     with tempfile.TemporaryDirectory(prefix="localize-") as tmp:
         marked = Path(tmp) / "marked.onnx"
         graph.mark_all(model_path, marked)
-        at_level = level_values if level_values is not None else values.ort_values(marked, x, opt_level)
         disabled = values.ort_values(marked, x, "disabled")
+        if level_values is not None:
+            at_level = level_values
+        else:  # at "disabled" the two runs would be the same run
+            at_level = disabled if opt_level == "disabled" else values.ort_values(marked, x, opt_level)
         report["optimizer"] = {"compared": f"ONNX Runtime at {opt_level} vs disabled",
                                **first_node_divergence(nodes, at_level, disabled, tolerance, skip)}
         try:
@@ -143,6 +146,12 @@ def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
     return "none", ["every node agrees between the runtimes (no checkpoint given for the PyTorch side)"]
 
 
+def unavailable(exc: BaseException) -> str:
+    """The line shown in place of a divergence when the localizer itself failed: it never hides the failure
+    it was run for."""
+    return f"the localizer could not run: {describe(exc)}"
+
+
 def write(report: dict[str, Any], bundle: Path) -> Path:
     """divergence.json and divergence.txt (the readable lines) into a repro bundle."""
     from converter import atomic
@@ -162,8 +171,8 @@ def localize_bundle(bundle: Path, checkpoint: Path | None, kind: str, matrix: Ma
     try:
         report = localize(bundle / "model.onnx", np.load(bundle / "input.npy"), checkpoint, kind, opt_level,
                           Tolerance.from_mapping(matrix.tolerance))
-    except Exception as exc:  # noqa: BLE001 - a failed localization never hides the failure it was for
-        return f"the localizer could not run: {describe(exc)}"
+    except Exception as exc:  # noqa: BLE001 - see unavailable
+        return unavailable(exc)
     report["command"] = replay_command(bundle / "model.onnx", bundle / "input.npy", checkpoint, opt_level, bundle,
                                        matrix=matrix.path)
     write(report, bundle)

@@ -147,7 +147,7 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> N
     from converter.compare import Tolerance
     from harness.golden.store import Golden
     from harness.localize.command import replay_command
-    from harness.localize.localize import localize, write
+    from harness.localize.localize import localize, unavailable, write
     from harness.localize.remote import values_in_runtime
 
     failing = [o for o in result.outcomes
@@ -173,8 +173,8 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> N
                                                outcome.level, folder, result.runtime_id, matrix.path)
             write(report, folder)
             outcome.divergence = report["lines"][0]
-        except Exception as exc:  # noqa: BLE001 - a failed localization never hides the failure it was for
-            outcome.divergence = f"the localizer could not run: {exc}"
+        except Exception as exc:  # noqa: BLE001 - see unavailable
+            outcome.divergence = unavailable(exc)
     result.stages["localize"] = round(time.monotonic() - started, 3)
     result.write(out_dir / "runtimes" / f"{result.runtime_id}.json")
 
