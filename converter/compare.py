@@ -78,6 +78,18 @@ class Comparison:
         return head
 
 
+def quantile_999(values: np.ndarray) -> float:
+    """``np.quantile(values, 0.999)`` to the bit (its linear rule), by one partition: the runtime stage compares
+    thousands of small outputs, where np.quantile's own overhead was most of a comparison's cost."""
+    flat = values.ravel()
+    index = 0.999 * (flat.size - 1)
+    lo = int(index)
+    hi = min(lo + 1, flat.size - 1)
+    part = np.partition(flat, [lo, hi])
+    a, b, t = part[lo], part[hi], index - lo
+    return float(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t)
+
+
 def compare(expected, actual, tolerance: Tolerance = DEFAULT_TOLERANCE, name: str = "output") -> Comparison:
     expected = np.asarray(expected)
     actual = np.asarray(actual)
@@ -108,7 +120,7 @@ def compare(expected, actual, tolerance: Tolerance = DEFAULT_TOLERANCE, name: st
         elements=int(diff.size),
         max_abs_error=float(diff.max()),
         max_rel_error=float(rel.max()),
-        p999_abs_error=float(np.quantile(diff, 0.999)),
+        p999_abs_error=quantile_999(diff),
         outliers=outliers,
         worst_index=tuple(int(i) for i in worst),
         worst_expected=float(e[worst]),

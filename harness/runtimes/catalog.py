@@ -47,6 +47,18 @@ def discover(root: Path) -> list[KeptArtifact]:
     return found
 
 
+def graph_digest(proto) -> str:
+    """The file's digest but for its producer name and version: what tells exports apart whose graphs ONNX Runtime
+    runs alike (TorchScript exports of one checkpoint by several torch releases often differ only there)."""
+    import onnx
+
+    bare = onnx.ModelProto()
+    bare.CopyFrom(proto)
+    bare.ClearField("producer_name")
+    bare.ClearField("producer_version")
+    return hashlib.sha256(bare.SerializeToString(deterministic=True)).hexdigest()
+
+
 def describe(artifact: KeptArtifact) -> dict[str, Any]:
     """IR version, opsets, producer and the advisory onnx_checker verdict (full check, strict shape inference)."""
     import onnx
@@ -57,7 +69,7 @@ def describe(artifact: KeptArtifact) -> dict[str, Any]:
     proto = onnx.load(str(artifact.onnx))
     info: dict[str, Any] = {
         "key": artifact.key, "cell": artifact.cell, "strategy": artifact.strategy, "model": artifact.model,
-        "sha256": artifact.sha256(), "ir_version": proto.ir_version,
+        "sha256": artifact.sha256(), "graph_sha256": graph_digest(proto), "ir_version": proto.ir_version,
         "opsets": {o.domain or "ai.onnx": o.version for o in proto.opset_import},
         "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
     }

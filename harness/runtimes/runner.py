@@ -15,6 +15,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -151,54 +152,97 @@ def latency(artifact: KeptArtifact, level: str, example: Any) -> dict[str, float
     return figures
 
 
-def outcomes_of(artifact: KeptArtifact, runtime: Runtime, tolerance: Tolerance, binary: Path | None,
-                ort_lib: Path | str | None) -> list[RuntimeOutcome]:
-    """Every (level, engine) outcome of one artifact in this runtime. ``ort_lib``: this venv's libonnxruntime
-    for the C engine, or (a string) why the engine cannot use it."""
-    cases, golden = _load(artifact.golden, "in_"), _load(artifact.golden, "out_")
-    torch_out = _load(artifact.torch_outputs, "out_") if artifact.torch_outputs.is_file() else {}
-    results = []
+@dataclass
+class Ran:
+    """What this runtime gave on one graph, once: per (level, engine) the status (None: it ran), the runtime's
+    message, the outputs and the seconds; the latency at level "all"; ``key``: the artifact it was run as."""
+
+    key: str
+    sha256: str
+    runs: dict[tuple[str, str], tuple[str | None, str | None, dict[str, Any], float]] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)
+
+
+def execute(artifact: KeptArtifact, runtime: Runtime, cases: dict[str, Any], binary: Path | None,
+            ort_lib: Path | str | None) -> Ran:
+    """The golden inputs through Python ONNX Runtime and the C engine at every level. ``ort_lib``: this venv's
+    libonnxruntime for the C engine, or (a string) why the engine cannot use it."""
+    ran = Ran(artifact.key, artifact.sha256())
     for level in runtime.levels:
         started = time.perf_counter()
         status, error, python_out = python_run(artifact, level, cases)
-        figures: dict[str, Any] = {}
-        if status is None:
-            status, error, figures = _judge(python_out, golden, torch_out, tolerance, "python", level)
-        outcome = RuntimeOutcome(artifact.key, level, "python", status, error=error, figures=figures,
-                                 seconds=round(time.perf_counter() - started, 3))
+        ran.runs[level, "python"] = (status, error, python_out, time.perf_counter() - started)
         if level == "all" and python_out:
-            outcome.latency = latency(artifact, level, next(iter(cases.values())))
-        results.append(outcome)
+            ran.latency = latency(artifact, level, next(iter(cases.values())))
         if binary is None or ort_lib is None:
             continue
         started = time.perf_counter()
         if isinstance(ort_lib, str):
-            status, error, engine_out = "incompatible", ort_lib, {}
+            engine = ("incompatible", ort_lib, {})
         else:
-            status, error, engine_out = engine_run(artifact, level, cases, binary, ort_lib)
-        figures = {}
+            engine = engine_run(artifact, level, cases, binary, ort_lib)
+        ran.runs[level, "c"] = (*engine, time.perf_counter() - started)
+    return ran
+
+
+def same_graph(artifact: KeptArtifact, ran: Ran, cases: dict[str, Any]) -> bool:
+    """Whether ``artifact`` (whose graph differs from the one ``ran`` was run as only in its producer fields, which
+    ONNX Runtime does not execute) gives what it gave: the same load outcome and, on the smallest golden case,
+    the same outputs bit for bit."""
+    import numpy as np
+
+    level = next(iter(ran.runs))[0]
+    status, _, outputs, _ = ran.runs[level, "python"]
+    smallest = min(cases, key=lambda name: cases[name].size)
+    check_status, _, check = python_run(artifact, level, {smallest: cases[smallest]})
+    if check_status != status:
+        return False
+    return status is not None or np.array_equal(check[smallest], outputs[smallest])
+
+
+def judged(artifact: KeptArtifact, ran: Ran, runtime: Runtime, tolerance: Tolerance,
+           golden: dict[str, Any], torch_out: dict[str, Any]) -> list[RuntimeOutcome]:
+    """Every (level, engine) outcome of ``artifact`` from what the runtime gave: against the golden outputs,
+    against this artifact's own cell's PyTorch, and the C engine against Python."""
+    results = []
+    for (level, engine), (status, error, outputs, seconds) in ran.runs.items():
+        figures: dict[str, Any] = {}
         if status is None:
-            status, error, figures = _judge(engine_out, golden, torch_out, tolerance, "c", level)
-            if python_out:
-                same = [compare(python_out[n], engine_out[n], Tolerance(ENGINE_PARITY_TOLERANCE, 0.0), n)
-                        for n in engine_out]
+            status, error, figures = _judge(outputs, golden, torch_out, tolerance, engine, level)
+            python_out = ran.runs[level, "python"][2]
+            if engine == "c" and python_out:
+                same = [compare(python_out[n], outputs[n], Tolerance(ENGINE_PARITY_TOLERANCE, 0.0), n) for n in outputs]
                 figures["python_max_abs_error"] = max(c.max_abs_error for c in same)
                 if not all(same):
-                    first = next(c for c in same if not c)
                     status = "fail"
-                    error = f"the C engine and Python ONNX Runtime differ beyond 1e-6: {first.describe()}"
-        results.append(RuntimeOutcome(artifact.key, level, "c", status, error=error, figures=figures,
-                                      seconds=round(time.perf_counter() - started, 3)))
-    for outcome in results:
-        expected = runtime.expected(artifact.cell, artifact.strategy, artifact.model, outcome.level, outcome.engine)
+                    error = ("the C engine and Python ONNX Runtime differ beyond 1e-6: "
+                             f"{next(c for c in same if not c).describe()}")
+        if ran.key != artifact.key:
+            figures["ran_as"] = ran.key  # the same graph, run once under that key
+        outcome = RuntimeOutcome(artifact.key, level, engine, status, error=error, figures=figures,
+                                 seconds=round(seconds, 3))
+        if level == "all" and engine == "python":
+            outcome.latency = dict(ran.latency)
+        expected = runtime.expected(artifact.cell, artifact.strategy, artifact.model, level, engine)
         if expected is not None:
             outcome.expected, outcome.reason = expected.outcome, expected.reason
+        results.append(outcome)
     return results
 
 
+def graph_digests(described: Path | None) -> dict[str, str]:
+    """Each artifact's graph digest (its bytes but the producer fields) from the stage's artifacts.json."""
+    if described is None or not described.is_file():
+        return {}
+    return {a["key"]: a["graph_sha256"] for a in json.loads(described.read_text(encoding="utf-8"))
+            if a.get("graph_sha256")}
+
+
 def run(runtime: Runtime, artifacts_dir: Path, out: Path, tolerance: Tolerance, binary: Path | None,
-        skip: set[str]) -> RuntimeResult:
-    """Every artifact not in ``skip`` (keys done or crashed on before); progress saved after each."""
+        skip: set[str], described: Path | None = None) -> RuntimeResult:
+    """Every artifact not in ``skip`` (keys done or crashed on before); progress saved after each. A graph that
+    an earlier artifact had (the same bytes, or the same but for the producer fields) is run once and each
+    artifact judged against its own cell's PyTorch."""
     import numpy
     import onnxruntime
 
@@ -216,19 +260,21 @@ def run(runtime: Runtime, artifacts_dir: Path, out: Path, tolerance: Tolerance, 
             ort_lib = cengine.default_ort_lib()
         except AlogError as exc:  # e.g. a wheel whose library is linked into its Python module only
             ort_lib = f"the C engine cannot run on this runtime: {exc}"
-    by_digest: dict[str, list[RuntimeOutcome]] = {}
+    graphs = graph_digests(described)
+    by_graph: dict[str, Ran] = {}
     for artifact in discover(artifacts_dir):
         if artifact.key in skip or any(o.artifact == artifact.key for o in result.outcomes):
             continue
         atomic.write_json(partial_path(out), {**result.to_dict(), "current": artifact.key})
         inject_test_fault(runtime.id, artifact.key)
-        digest = artifact.sha256()
-        if digest in by_digest:  # the same bytes as one already run: the same outcomes, under its own key
-            copies = [RuntimeOutcome(**{**o.to_dict(), "artifact": artifact.key}) for o in by_digest[digest]]
-            result.outcomes += copies
-            continue
-        by_digest[digest] = outcomes_of(artifact, runtime, tolerance, binary, ort_lib)
-        result.outcomes += by_digest[digest]
+        cases, golden = _load(artifact.golden, "in_"), _load(artifact.golden, "out_")
+        torch_out = _load(artifact.torch_outputs, "out_") if artifact.torch_outputs.is_file() else {}
+        sha256 = artifact.sha256()
+        digest = graphs.get(artifact.key) or sha256
+        ran = by_graph.get(digest)
+        if ran is None or (ran.sha256 != sha256 and not same_graph(artifact, ran, cases)):
+            ran = by_graph[digest] = execute(artifact, runtime, cases, binary, ort_lib)
+        result.outcomes += judged(artifact, ran, runtime, tolerance, golden, torch_out)
     result.status, result.finished = "complete", now()
     atomic.write_json(out, result.to_dict())
     partial_path(out).unlink(missing_ok=True)
@@ -245,12 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--engine", type=Path, default=None, help="the C engine binary (none: Python only)")
     parser.add_argument("--skip", action="append", default=[], help="an artifact key not to run (crashed on before)")
+    parser.add_argument("--described", type=Path, default=None,
+                        help="the stage's artifacts.json: artifacts with one graph digest are run once")
     args = parser.parse_args(argv)
 
     def body() -> int:
         matrix = load_matrix(args.matrix)
         run(matrix.runtime(args.runtime), args.artifacts, args.out, Tolerance.from_mapping(matrix.tolerance),
-            args.engine, set(args.skip))
+            args.engine, set(args.skip), args.described)
         return 0
 
     return run_command("alog-matrix runtime", body)

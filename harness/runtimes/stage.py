@@ -58,6 +58,7 @@ def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, s
         cmd = [str(python), "-m", "harness.runtimes.runner", "--runtime", runtime.id, "--matrix",
                str(matrix.path.resolve()), "--artifacts", str(artifacts_dir), "--out", str(out)]
         cmd += ["--engine", str(engine)] if engine else []
+        cmd += ["--described", str(out.parent / ARTIFACTS_FILE)] if (out.parent / ARTIFACTS_FILE).is_file() else []
         cmd += [arg for key in skip for arg in ("--skip", key)]
         left = runtime.timeout_s - (time.monotonic() - started)
         outcome = run_child(cmd, env, log_path, max(left, 1.0), on_stage=on_stage)
