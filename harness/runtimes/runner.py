@@ -178,7 +178,7 @@ def execute(artifact: KeptArtifact, runtime: Runtime, cases: dict[str, Any], bin
             continue
         started = time.perf_counter()
         if isinstance(ort_lib, str):
-            engine = ("incompatible", ort_lib, {})
+            engine: tuple[str | None, str | None, dict[str, Any]] = ("incompatible", ort_lib, {})
         else:
             engine = engine_run(artifact, level, cases, binary, ort_lib)
         ran.runs[level, "c"] = (*engine, time.perf_counter() - started)

@@ -235,3 +235,64 @@ def test_an_artifact_that_disagrees_names_its_first_divergence_replayably_and_in
     assert "Runtime outcomes that did not agree" in findings
     assert "fail bent/legacy/deeplog on ort-1.21.1 at all (python)" in findings
     assert next(o for o in python if o.level == "all").divergence in findings
+
+
+def _graph_twins(kept: Path, tmp: Path) -> Path:
+    """reports/ with host's legacy DeepLog, a twin of it that differs only in its producer version (with its own
+    cell's PyTorch outputs nudged by 4e-6), and a copy whose head bias is altered."""
+    import numpy as np
+
+    from harness.parity.faults import perturb_initializer
+
+    reports = tmp / "reports"
+    shutil.copytree(kept / "reports" / "golden", reports / "golden")
+    for cell in ("host", "twin", "bent"):
+        shutil.copytree(kept / "reports" / "artifacts" / "host" / "legacy", reports / "artifacts" / cell / "legacy")
+        (reports / "artifacts" / cell / "legacy" / "mscred.onnx").unlink()
+    twin = reports / "artifacts" / "twin" / "legacy"
+    proto = onnx.load(str(twin / "deeplog.onnx"))
+    proto.producer_version += "-twin"
+    onnx.save(proto, str(twin / "deeplog.onnx"))
+    with np.load(twin / "deeplog.torch.npz") as data:
+        nudged = {k: data[k] + np.float32(4e-6) if k.startswith("out_") else data[k] for k in data.files}
+    np.savez(twin / "deeplog.torch.npz", **nudged)
+    bent = reports / "artifacts" / "bent" / "legacy" / "deeplog.onnx"
+    perturb_initializer(bent, bent, "head.bias", delta=0.05)
+    return reports
+
+
+def test_a_graph_that_differs_only_in_its_producer_is_run_once_and_judged_against_its_own_torch(kept, host_torch,
+                                                                                               tmp_path):
+    reports = _graph_twins(kept, tmp_path)
+    shutil.rmtree(reports / "artifacts" / "bent")
+    result = _stage(tmp_path, _matrix(tmp_path, host_torch))
+    described = {a["key"]: a for a in json.loads((reports / "runtimes" / "artifacts.json").read_text())}
+    host, twin = described["host/legacy/deeplog"], described["twin/legacy/deeplog"]
+    assert host["sha256"] != twin["sha256"] and host["graph_sha256"] == twin["graph_sha256"]
+    by_key = {(o.artifact, o.level, o.engine): o for o in result.outcomes}
+    assert len(by_key) == 2 * 4 * 2 and {o.status for o in result.outcomes} == {"pass"}
+    for (key, level, engine), o in by_key.items():
+        if key == "twin/legacy/deeplog":
+            first = by_key["host/legacy/deeplog", level, engine]
+            assert o.figures["ran_as"] == "host/legacy/deeplog" and "ran_as" not in first.figures
+            assert o.figures["max_abs_error"] == first.figures["max_abs_error"]  # the same outputs
+            assert abs(o.figures["torch_max_abs_error"] - first.figures["torch_max_abs_error"]) > 1e-6  # its own torch
+
+
+def test_an_artifact_claimed_to_share_a_graph_that_does_not_is_run_on_its_own(kept, tmp_path, host_torch):
+    """An artifacts.json that says bent's graph is host's (it is not: its head bias differs): the runner's own
+    check on the smallest case catches it and runs bent in full, which fails."""
+    from converter.compare import Tolerance
+    from harness.runtimes import runner
+
+    reports = _graph_twins(kept, tmp_path)
+    shutil.rmtree(reports / "artifacts" / "twin")
+    described = tmp_path / "artifacts.json"
+    described.write_text(json.dumps([{"key": k, "graph_sha256": "0" * 64}
+                                     for k in ("host/legacy/deeplog", "bent/legacy/deeplog")]))
+    matrix = load_matrix(_matrix(tmp_path, host_torch))
+    result = runner.run(matrix.runtime("ort-1.21.1"), reports / "artifacts", tmp_path / "out.json",
+                        Tolerance.from_mapping(matrix.tolerance), None, set(), described)
+    statuses = {(o.artifact, o.status) for o in result.outcomes}
+    assert statuses == {("host/legacy/deeplog", "pass"), ("bent/legacy/deeplog", "fail")}
+    assert not [o for o in result.outcomes if "ran_as" in o.figures] and len(result.outcomes) == 2 * 4
