@@ -163,11 +163,12 @@ class Ran:
     latency: dict[str, float] = field(default_factory=dict)
 
 
-def execute(artifact: KeptArtifact, runtime: Runtime, cases: dict[str, Any], binary: Path | None,
+def execute(artifact: KeptArtifact, sha256: str, runtime: Runtime, cases: dict[str, Any], binary: Path | None,
             ort_lib: Path | str | None) -> Ran:
-    """The golden inputs through Python ONNX Runtime and the C engine at every level. ``ort_lib``: this venv's
-    libonnxruntime for the C engine, or (a string) why the engine cannot use it."""
-    ran = Ran(artifact.key, artifact.sha256())
+    """The golden inputs through Python ONNX Runtime and the C engine at every level (``sha256``: the file's, read
+    once by the caller). ``ort_lib``: this venv's libonnxruntime for the C engine, or (a string) why the engine
+    cannot use it."""
+    ran = Ran(artifact.key, sha256)
     for level in runtime.levels:
         started = time.perf_counter()
         status, error, python_out = python_run(artifact, level, cases)
@@ -209,8 +210,8 @@ def judged(artifact: KeptArtifact, ran: Ran, runtime: Runtime, tolerance: Tolera
         figures: dict[str, Any] = {}
         if status is None:
             status, error, figures = _judge(outputs, golden, torch_out, tolerance, engine, level)
-            python_out = ran.runs[level, "python"][2]
-            if engine == "c" and python_out:
+            python_out = ran.runs[level, "python"][2] if engine == "c" else {}
+            if python_out:
                 same = [compare(python_out[n], outputs[n], Tolerance(ENGINE_PARITY_TOLERANCE, 0.0), n) for n in outputs]
                 figures["python_max_abs_error"] = max(c.max_abs_error for c in same)
                 if not all(same):
@@ -273,7 +274,7 @@ def run(runtime: Runtime, artifacts_dir: Path, out: Path, tolerance: Tolerance, 
         digest = graphs.get(artifact.key) or sha256
         ran = by_graph.get(digest)
         if ran is None or (ran.sha256 != sha256 and not same_graph(artifact, ran, cases)):
-            ran = by_graph[digest] = execute(artifact, runtime, cases, binary, ort_lib)
+            ran = by_graph[digest] = execute(artifact, sha256, runtime, cases, binary, ort_lib)
         result.outcomes += judged(artifact, ran, runtime, tolerance, golden, torch_out)
     result.status, result.finished = "complete", now()
     atomic.write_json(out, result.to_dict())

@@ -18,7 +18,7 @@ from harness import envs
 from harness.cell_runner import now
 from harness.child import RunInterrupted, output_tail, run_child, stop_children
 from harness.matrix import Matrix, Runtime
-from harness.results import RuntimeOutcome, RuntimeResult
+from harness.results import RuntimeOutcome, RuntimeResult, count_statuses
 from harness.runtimes import catalog
 from harness.runtimes.runner import partial_path, read_partial
 
@@ -58,7 +58,7 @@ def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, s
         cmd = [str(python), "-m", "harness.runtimes.runner", "--runtime", runtime.id, "--matrix",
                str(matrix.path.resolve()), "--artifacts", str(artifacts_dir), "--out", str(out)]
         cmd += ["--engine", str(engine)] if engine else []
-        cmd += ["--described", str(out.parent / ARTIFACTS_FILE)] if (out.parent / ARTIFACTS_FILE).is_file() else []
+        cmd += ["--described", str(out.parent / ARTIFACTS_FILE)]  # the runner reads it if it is there
         cmd += [arg for key in skip for arg in ("--skip", key)]
         left = runtime.timeout_s - (time.monotonic() - started)
         outcome = run_child(cmd, env, log_path, max(left, 1.0), on_stage=on_stage)
@@ -132,9 +132,7 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
     result.stages["venv"] = round(venv.seconds, 3)
     localize_failures(result, matrix, out_dir)
     result.write(out)
-    statuses: dict[str, int] = {}
-    for o in result.outcomes:
-        statuses[o.status] = statuses.get(o.status, 0) + 1
+    statuses = count_statuses(o.status for o in result.outcomes)
     message(f"{name}: {result.status} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}) "
             f"in {time.monotonic() - started:.0f} s")
     return result
