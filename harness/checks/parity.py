@@ -4,15 +4,20 @@ The suite exports its random-weight shapes, per model, with the strategies that 
 artifacts here (it reads them from the ``--artifacts`` layout), so parity judges numbers only: an export
 failure belongs to the export checks. A failed self-check of the suite (which breaks artifacts on
 purpose and must see the failure) means the checker cannot be trusted, so it fails every model.
+
+The suite runs inside the cell's own process (``pytest.main``), where torch, ONNX Runtime and the
+dynamo exporter are already loaded and warm from the export stage: a fresh interpreter paid that again
+in every cell. The cell process is itself the isolation: a crash or hang in the suite is the cell's, which
+the orchestrator records, and every check before it is already saved.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +30,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 PARITY_SUITE = ROOT / "tests" / "parity"
-PARITY_TIMEOUT_S = 1500
 FIGURE_KEYS = ("examples", "elements", "max_abs_error", "max_rel_error", "outliers", "rows", "ties", "failures")
 
 
@@ -58,6 +62,31 @@ def artifact_set(ctx: CellContext) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def _environment(**values: str):
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_pytest(args: list[str], **environment: str) -> tuple[int, str]:
+    """pytest in this process: (exit code, everything it printed). Its terminal output goes to a buffer,
+    as a subprocess's captured output did; the environment values hold for the run only."""
+    import pytest
+
+    printed = io.StringIO()
+    with _environment(**environment), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        code = pytest.main(args)
+    return int(code), printed.getvalue()
+
+
 def run_suite(ctx: CellContext) -> SuiteRun:
     if not (PARITY_SUITE / "conftest.py").is_file():
         raise NoEvidence(f"the parity suite is not in this checkout ({PARITY_SUITE}): no parity evidence")
@@ -66,19 +95,20 @@ def run_suite(ctx: CellContext) -> SuiteRun:
     figures_path = ctx.work / "parity" / "figures.json"
     figures_path.unlink(missing_ok=True)
     tol = ctx.tolerance
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "parity", str(PARITY_SUITE),
-           "--artifacts", str(artifacts_dir), "--parity-report", str(figures_path),
-           "--parity-repro-dir", str(ctx.work / "repro" / "parity"),
-           "--parity-tolerance", f"atol={tol.atol},rtol={tol.rtol},max_outlier_fraction={tol.max_outlier_fraction}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=PARITY_TIMEOUT_S, check=False,
-                          env={**os.environ, "ALOG_PARITY_PROFILE": os.environ.get("ALOG_PARITY_PROFILE", "ci")})
-    lines = [ln for ln in (proc.stdout + proc.stderr).strip().splitlines() if ln.strip()]
+    args = ["-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT), "-k", "parity", str(PARITY_SUITE),
+            "--artifacts", str(artifacts_dir), "--parity-report", str(figures_path),
+            "--parity-repro-dir", str(ctx.work / "repro" / "parity"),
+            "--parity-tolerance", f"atol={tol.atol},rtol={tol.rtol},max_outlier_fraction={tol.max_outlier_fraction}"]
+    returncode, printed = run_pytest(args, ALOG_PARITY_PROFILE=os.environ.get("ALOG_PARITY_PROFILE", "ci"))
+    lines = [ln for ln in printed.strip().splitlines() if ln.strip()]
     document = None
-    if proc.returncode in (0, 1) and figures_path.is_file():  # 0 passed, 1 some failed; else nothing ran
+    if returncode in (0, 1) and figures_path.is_file():  # 0 passed, 1 some failed; else nothing ran
         document = json.loads(figures_path.read_text(encoding="utf-8"))
-    summary = lines[-1] if lines else f"exit code {proc.returncode}"
-    return SuiteRun(" ".join(["python", *cmd[1:]]), proc.returncode, summary, "\n".join(lines[-15:]), figures_path,
-                    document, round(time.perf_counter() - started, 3))
+    summary = lines[-1] if lines else f"exit code {returncode}"
+    # The command that repeats the run by hand (from the repository's root, in the cell's environment).
+    command = " ".join(["python", "-m", "pytest", *args])
+    return SuiteRun(command, returncode, summary, "\n".join(lines[-15:]), figures_path, document,
+                    round(time.perf_counter() - started, 3))
 
 
 def judge_model(doc: dict[str, Any], model: str) -> Outcome:

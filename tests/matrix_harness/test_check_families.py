@@ -195,6 +195,29 @@ def test_warnings_family_fails_on_a_warning_the_matrix_does_not_allow(walked):
     assert outcome.error.startswith(f"{total} warning(s) not in [warnings].allow, first: ")
 
 
+
+def test_the_suite_runs_in_this_process_and_hands_back_its_exit_code_and_output(tmp_path, monkeypatch):
+    """run_pytest: pytest.main in the calling process (no fresh interpreter): a failing test is exit 1 with
+    pytest's own summary, the environment it was given holds during the run only, the cwd stays."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_sample.py").write_text(
+        "import os, sys\n"
+        "def test_sees_its_environment():\n"
+        "    assert os.environ['ALOG_PARITY_PROFILE'] == 'thorough'\n"
+        "def test_runs_in_the_callers_process():\n"
+        f"    assert os.getpid() == {os.getpid()}\n"
+        "def test_fails():\n"
+        "    assert 1 == 2\n", encoding="utf-8")
+    monkeypatch.delenv("ALOG_PARITY_PROFILE", raising=False)
+    here = os.getcwd()
+    code, printed = parity.run_pytest(["-q", "-p", "no:cacheprovider", "--rootdir", str(suite), str(suite)],
+                                      ALOG_PARITY_PROFILE="thorough")
+    assert code == 1
+    assert printed.strip().splitlines()[-1].startswith("1 failed, 2 passed")
+    assert "assert 1 == 2" in printed
+    assert "ALOG_PARITY_PROFILE" not in os.environ and os.getcwd() == here
+
 # --- the defects, each on real artifacts -----------------------------------------------------------
 
 
