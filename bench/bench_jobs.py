@@ -82,7 +82,8 @@ def one_round(matrix: Path, jobs: int, work: Path) -> dict:
                      for r in doc.get("runtimes", []) for o in r["outcomes"]})
     return {"jobs": jobs, "wall_s": round(wall, 1), "cells_s": int(cells.group(1)) if cells else None,
             "runtimes_s": int(runtimes.group(1)) if runtimes else None, "peak_rss_mb": round(peak[0] / 1024),
-            "exit_code": proc.returncode, "verdict": (doc.get("verdict") or {}).get("line"), "statuses": statuses}
+            "exit_code": proc.returncode, "verdict": (doc.get("verdict") or {}).get("line"), "statuses": statuses,
+            "last_line": (output.strip().splitlines() or ["(no output)"])[-1]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         rounds = [one_round(args.matrix.resolve(), int(jobs), Path(tmp)) for jobs in args.jobs.split(",")]
     first = rounds[0]
+    # A round that gave no verdict (no evidence, a harness crash) or no statuses measured nothing to compare.
+    broken = [r for r in rounds if r["exit_code"] not in (0, 1) or not r["statuses"]]
+    for r in broken:
+        print(f"bench_jobs: the --jobs {r['jobs']} round measured nothing (exit {r['exit_code']}, "
+              f"{len(r['statuses'])} statuses): {r['last_line']}", file=sys.stderr)
+    if broken:
+        return 2
     print(f"Whole matrix, warm venvs ({len(matrix.cells)} cells, {len(matrix.runtimes)} runtimes; "
           f"{os.cpu_count()} cores)")
     for r in rounds:
@@ -114,4 +122,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from converter.errors import AlogError
+
+    try:
+        sys.exit(main())
+    except AlogError as exc:
+        sys.exit(f"bench_jobs: {exc}")
