@@ -83,7 +83,8 @@ def one_round(matrix: Path, jobs: int, work: Path) -> dict:
     return {"jobs": jobs, "wall_s": round(wall, 1), "cells_s": int(cells.group(1)) if cells else None,
             "runtimes_s": int(runtimes.group(1)) if runtimes else None, "peak_rss_mb": round(peak[0] / 1024),
             "exit_code": proc.returncode, "verdict": (doc.get("verdict") or {}).get("line"), "statuses": statuses,
-            "last_line": (output.strip().splitlines() or ["(no output)"])[-1]}
+            "last_line": (output.strip().splitlines() or ["(no output)"])[-1],
+            "parity_s": {c["id"]: round(c.get("stages", {}).get("parity", 0.0), 1) for c in doc["cells"]}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  --jobs {r['jobs']}: {r['wall_s']:7.1f} s wall ({r['cells_s']} s cells, {r['runtimes_s']} s "
               f"runtimes), peak {r['peak_rss_mb']:,} MB, {first['wall_s'] / r['wall_s']:.2f}x of --jobs "
               f"{first['jobs']}, exit {r['exit_code']}")
+    for r in rounds:  # the largest stage of every cell, as each round measured it
+        print(f"  parity stage, --jobs {r['jobs']}: " + ", ".join(f"{cell} {s} s" for cell, s in r["parity_s"].items()))
     same = all(r["statuses"] == first["statuses"] for r in rounds)
     print(f"  statuses identical in every round: {same} ({len(first['statuses'])} statuses)")
     result = {"rounds": [{k: v for k, v in r.items() if k != "statuses"} for r in rounds], "statuses_identical": same,
