@@ -43,7 +43,7 @@ from converter import atomic  # noqa: E402
 from converter.detection import detect_file  # noqa: E402
 from harness import cengine  # noqa: E402
 
-LOGHUB = ROOT.parent / "shared/data/loghub"
+LOGHUB = ROOT / "tests" / "data" / "loghub"
 REPORT = ROOT / "reports/bench/cengine.json"
 THREADS = 1
 REPEATS = 5  # each figure is the median of REPEATS interleaved runs (the machine is shared)

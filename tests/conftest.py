@@ -1,4 +1,4 @@
-"""Shared fixtures. The Loghub samples live beside the repository, never inside the product."""
+"""Shared fixtures. The Loghub samples are test data under tests/data/loghub (see its README), never part of the product."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-LOGHUB = Path(__file__).parents[1].parent / "shared/data/loghub"
+LOGHUB = Path(__file__).parent / "data" / "loghub"
 
 
 @pytest.fixture(scope="session")

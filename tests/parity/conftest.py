@@ -30,7 +30,7 @@ from converter.specs import spec_for
 
 from parity_support import DEFAULT_STRATEGIES, RANDOM_DEEPLOG, RANDOM_MSCRED, profile_name
 
-LOGHUB = Path(__file__).parents[2].parent / "shared/data/loghub"  # the same folder as tests/conftest.py's
+LOGHUB = Path(__file__).parents[1] / "data" / "loghub"  # the same folder as tests/conftest.py's
 OWN_DATASETS = ("HDFS", "BGL")  # the end-to-end datasets of tests/conftest.py's `trained`
 LOG_SAMPLES = {"hdfs": "HDFS_2k.log", "bgl": "BGL_2k.log", "openssh": "OpenSSH_2k.log"}
 TORCH_THREADS = 1  # with ORT's one intra-op thread (harness.parity.sessions.DEFAULT_THREADS): stated, not inherited
