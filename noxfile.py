@@ -14,8 +14,8 @@ import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
-from harness.bytecode import bytecode_env  # noqa: E402 - the checkout's own helpers, before anything is installed
-from harness.findlinks import pip_find_links  # noqa: E402
+from harness.envs.bytecode import bytecode_env  # noqa: E402 - the checkout's own helpers, before anything is installed
+from harness.envs.findlinks import pip_find_links  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["tests"]

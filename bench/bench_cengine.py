@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from converter import atomic  # noqa: E402
 from converter.detection import detect_file  # noqa: E402
-from harness import cengine  # noqa: E402
+from harness.runtimes import engine as cengine  # noqa: E402
 
 LOGHUB = ROOT / "tests" / "data" / "loghub"
 REPORT = ROOT / "reports/bench/cengine.json"

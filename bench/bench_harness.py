@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from converter import atomic  # noqa: E402
-from harness import envs  # noqa: E402
-from harness.findlinks import pip_find_links  # noqa: E402
-from harness.matrix import DEFAULT_MATRIX, load_matrix  # noqa: E402
-from harness.results import CellResult  # noqa: E402
+from harness.envs import venvs as envs  # noqa: E402
+from harness.envs.findlinks import pip_find_links  # noqa: E402
+from harness.config.matrix import DEFAULT_MATRIX, load_matrix  # noqa: E402
+from harness.ground.records import CellResult  # noqa: E402
 
 
 def locked_requirements(cell, uv: str, env: dict[str, str]) -> list[str]:

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from converter import atomic  # noqa: E402
-from harness import envs  # noqa: E402
-from harness.bytecode import bytecode_env  # noqa: E402
-from harness.matrix import DEFAULT_MATRIX, load_matrix  # noqa: E402
+from harness.envs import venvs as envs  # noqa: E402
+from harness.envs.bytecode import bytecode_env  # noqa: E402
+from harness.config.matrix import DEFAULT_MATRIX, load_matrix  # noqa: E402
 
 
 def tree_rss_kb(root: int) -> int:

@@ -7,7 +7,7 @@ under the tolerance policy. DeepLog inputs are drawn as the suite draws them (ba
 Measured side by side in one run:
 - one by one: one PyTorch call and one ONNX Runtime call per example (what a hypothesis example costs);
 - batched: examples of the same sequence length concatenated along the batch axis, one call per group on
-  each side, outputs split back and compared example by example (harness.parity.checks.check_parity_many).
+  each side, outputs split back and compared example by example (harness.parity.properties.check_parity_many).
 
 Both sides run with the same explicit thread count (--threads, default 1: the suite's setting), sessions
 come from one SessionCache (created once per artifact), PyTorch runs under torch.inference_mode.
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from converter import atomic, versions  # noqa: E402
 from converter.exporting import export_model  # noqa: E402
 from converter.models import MSCRED, DeepLog, DeepLogConfig, MSCREDConfig  # noqa: E402
-from harness.parity.checks import ParityContext, check_parity, check_parity_many  # noqa: E402
+from harness.parity.properties import ParityContext, check_parity, check_parity_many  # noqa: E402
 from harness.parity.sessions import SessionCache  # noqa: E402
 from harness.parity.subjects import Subject  # noqa: E402
 from converter.specs import deeplog_spec, mscred_spec  # noqa: E402

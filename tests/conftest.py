@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# The parity suite ships with the harness; its options, fixtures and hooks come from its plugin.
+pytest_plugins = ("harness.parity.suite.plugin",)
+
 LOGHUB = Path(__file__).parent / "data" / "loghub"
 
 
@@ -79,20 +82,3 @@ def model_dir(trained, tmp_path_factory):
         return cache[(dataset, strategy)]
 
     return make
-
-
-def pytest_addoption(parser):
-    """Options of the parity suite (tests/parity; layout and report format in tests/parity/README.md)."""
-    group = parser.getgroup("parity", "parity suite (pytest -k parity)")
-    group.addoption("--artifacts", metavar="DIR", default=None,
-                    help="check artifacts made elsewhere instead of exporting here (python -m harness.parity layout)")
-    group.addoption("--parity-report", metavar="PATH", default=None,
-                    help="figures JSON written at the end of the run (default: reports/parity/figures.json)")
-    group.addoption("--parity-repro-dir", metavar="DIR", default=None,
-                    help="where failing examples are written as repro bundles (default: reports/repro)")
-    group.addoption("--parity-strategies", metavar="[MODEL=]LIST", default=None, action="append",
-                    help="export strategies to check, comma-separated, for every model or (MODEL=LIST, repeatable) "
-                         "one model (default: legacy,dynamo; with --artifacts: per model, the strategies that made "
-                         "its artifacts there)")
-    group.addoption("--parity-tolerance", metavar="SPEC", default=None,
-                    help="tolerance policy, e.g. atol=1e-5,rtol=1e-4,max_outlier_fraction=0 (default: converter.compare's)")

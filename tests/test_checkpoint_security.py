@@ -90,7 +90,8 @@ def interpreter(request) -> tuple[str, str]:
     """(python executable, torch version it must have): the suite's own, then each cell's venv."""
     if request.param == "this-venv":
         return sys.executable, torch.__version__
-    from harness import envs, matrix
+    from harness.envs import venvs as envs
+    from harness.config import matrix
 
     cell = matrix.load_matrix().cell(request.param)
     return str(envs.ensure_env(cell).python), cell.torch

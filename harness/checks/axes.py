@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.checks.base import Outcome, check
+from harness.checks.registry import Outcome, check
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext
@@ -53,7 +53,7 @@ def dynamic_axes(ctx: ModelContext) -> Outcome:
     from converter import graphinfo
     from converter.ortsession import ort_session
     from converter.verification import compare_inputs, shape_inputs, worst
-    from harness.parity.bundles import replay_command
+    from harness.parity.bundles import bundle_replay_command
 
     mut = ctx.exported()
     found = mut.final_artifact()
@@ -79,11 +79,11 @@ def dynamic_axes(ctx: ModelContext) -> Outcome:
     elif failed:
         outcome.error = f"{len(failed)} of {len(comparisons)} shapes failed: {comparisons[failed[0]].describe()}"
     if failed:
-        from harness.localize.localize import localize_bundle
+        from harness.localize.diagnose import localize_bundle
 
         first = failed[0]
         bundle = repro_bundle(mut, strategy, path, inputs[first], comparisons[first], ctx)
-        outcome.repro, outcome.replay = str(bundle), replay_command(bundle)
+        outcome.repro, outcome.replay = str(bundle), bundle_replay_command(bundle)
         outcome.detail["divergence"] = localize_bundle(bundle, mut.checkpoint, mut.name, ctx.matrix)
     outcome.seconds = round(time.perf_counter() - started, 3)
     return outcome

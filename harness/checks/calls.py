@@ -1,11 +1,11 @@
-"""default_call: a user's bare ``torch.onnx.export(model, args, f, dynamic_axes=...)`` (``harness.probes``)."""
+"""default_call: a user's bare ``torch.onnx.export(model, args, f, dynamic_axes=...)`` (``harness.checks.probes``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness import probes
-from harness.checks.base import Outcome, check
+from harness.checks import probes
+from harness.checks.registry import Outcome, check
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext

@@ -18,9 +18,9 @@ from typing import Any
 
 from converter.compare import Tolerance
 from converter.errors import describe
-from harness.checks.base import NoEvidence, NotReached
 from harness.checks.models import ModelUnderTest, Training, export_strategies, keep_artifacts, load_golden, train
-from harness.matrix import Cell, Matrix
+from harness.checks.registry import NoEvidence, NotReached
+from harness.config.matrix import Cell, Matrix
 
 StageHook = Callable[[str], None]
 
@@ -72,7 +72,7 @@ class CellContext:
 
     @cached_property
     def tolerance(self) -> Tolerance:
-        return Tolerance.from_mapping(self.matrix.tolerance)
+        return self.matrix.tolerance
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -92,7 +92,7 @@ class CellContext:
         return value
 
     def signature(self):
-        from harness import probes
+        from harness.checks import probes
 
         return self.once("signature", "probe", lambda: probes.exporter_signature(self.work))
 

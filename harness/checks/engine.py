@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.checks.base import Outcome, check
+from harness.checks.registry import Outcome, check
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext
@@ -25,7 +25,7 @@ def engine_inputs(mut: ModelUnderTest) -> list[tuple[int, int | None]]:
 
 def detection_agreement(model_dir: Path, log: Path, ort_lib: Path, binary: Path) -> dict[str, Any]:
     from converter import detection
-    from harness import cengine
+    from harness.runtimes import engine as cengine
 
     engine = cengine.run_detect(model_dir, log, ort_lib=ort_lib, binary=binary)
     reference = detection.detect_file(log, model_dir)
@@ -43,7 +43,7 @@ def detection_agreement(model_dir: Path, log: Path, ort_lib: Path, binary: Path)
 
 
 def _localize(mut: ModelUnderTest, artifact: Path, x, ctx: ModelContext) -> str:
-    from harness.localize.localize import localize, unavailable
+    from harness.localize.diagnose import localize, unavailable
 
     try:
         return localize(artifact, x, mut.checkpoint, mut.name, tolerance=ctx.tolerance)["lines"][0]
@@ -57,7 +57,7 @@ def _localize(mut: ModelUnderTest, artifact: Path, x, ctx: ModelContext) -> str:
 def cengine(ctx: ModelContext) -> Outcome:
     from converter.compare import compare
     from converter.ortsession import ort_session
-    from harness import cengine as engine
+    from harness.runtimes import engine
 
     mut = ctx.exported()
     found = mut.final_artifact()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from converter.errors import AlogError
-from harness import probes
-from harness.checks.base import Outcome, check
+from harness.checks import probes
+from harness.checks.registry import Outcome, check
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext

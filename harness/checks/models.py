@@ -10,23 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from converter import artifacts
-from converter.errors import AlogError, describe
+from converter.errors import describe
+from harness.golden.training import MSCRED_EPOCHS, TRAIN_EPOCHS, TRAIN_WINDOW, training_log
+from harness.ground.names import MODEL_FILES, artifact_files
 
 if TYPE_CHECKING:
     from converter.compare import Tolerance
-    from harness.matrix import Matrix
-
-TRAIN_WINDOW = 10
-TRAIN_EPOCHS = 3
-MSCRED_EPOCHS = 1  # MSCRED trains ~6 s an epoch here; parity does not need a converged model
-ONNX_FILES = {"deeplog": artifacts.DEEPLOG_ONNX, "mscred": artifacts.MSCRED_ONNX}
-
-
-def artifact_files(model: str) -> tuple[str, ...]:
-    """The files of one model in a model directory: the ONNX file, its meta (and DeepLog's engine vocab)."""
-    onnx = ONNX_FILES[model]
-    return (onnx, str(artifacts.meta_path(onnx))) + ((artifacts.ENGINE_VOCAB,) if model == "deeplog" else ())
+    from harness.config.matrix import Matrix
 
 
 @dataclass
@@ -46,7 +36,7 @@ class ModelUnderTest:
         """The strategy's artifact, when its export passed verification."""
         record = self.records.get(strategy)
         folder = self.model_dirs.get(strategy)
-        path = folder / ONNX_FILES[self.name] if folder is not None else None
+        path = folder / MODEL_FILES[self.name] if folder is not None else None
         return path if record is not None and record.ok and path is not None and path.is_file() else None
 
     def strategies_with_artifacts(self) -> list[str]:
@@ -72,20 +62,6 @@ class Training:
     @property
     def cause(self) -> str:
         return describe(self.stopped) if self.stopped is not None else ""
-
-
-def training_log(matrix: Matrix, work: Path) -> tuple[Path, str]:
-    """The log a cell (and the golden stage) trains on: [data] log, else the deterministic synthetic one."""
-    from harness import synthlog
-
-    real = matrix.data_log()
-    if real is not None:
-        if not real.is_file():
-            raise AlogError(f"[data] log = {real} does not exist")
-        return real, str(matrix.data.get("format", "auto"))
-    log = work / "synthetic_hdfs.log"
-    synthlog.generate(log, blocks=int(matrix.data.get("synthetic_blocks", 300)), seed=int(matrix.data.get("seed", 7)))
-    return log, "hdfs"
 
 
 def train(matrix: Matrix, work: Path, tolerance: Tolerance) -> Training:

@@ -1,6 +1,6 @@
 """Walk the registry for one cell and record each (model, check) exactly once.
 
-The recorder judges a check's ``Outcome`` against matrix.toml's expectations (``harness.results.judge``)
+The recorder judges a check's ``Outcome`` against matrix.toml's expectations (``harness.ground.records.judge``)
 and saves the cell's result after every check, so the parent keeps what was measured if this process dies.
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converter.errors import describe, root_cause
-from harness.checks.base import REGISTRY, Check, NoEvidence, NotReached, Outcome
 from harness.checks.context import CellContext, ModelContext
-from harness.matrix import Cell
-from harness.results import CellResult, CheckResult, judge
+from harness.checks.registry import REGISTRY, Check, NoEvidence, NotReached, Outcome
+from harness.config.matrix import Cell
+from harness.ground.records import CellResult, CheckResult, judge
 
 
 @dataclass

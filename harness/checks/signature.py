@@ -1,10 +1,10 @@
-"""exporter_signature: what torch.onnx.export accepts in this torch (``harness.probes``)."""
+"""exporter_signature: what torch.onnx.export accepts in this torch (``harness.checks.probes``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.checks.base import Outcome, check
+from harness.checks.registry import Outcome, check
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext

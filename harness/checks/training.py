@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from converter.errors import root_cause
-from harness.checks.base import NotReached, Outcome, check
+from harness.checks.registry import NotReached, Outcome, check
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext

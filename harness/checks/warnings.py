@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from harness.checks.base import Outcome, check
+from harness.checks.registry import Outcome, check
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext

@@ -9,7 +9,6 @@ and writes inputs, outputs and their provenance under ``<out>/golden`` (``harnes
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import shutil
@@ -19,9 +18,10 @@ from typing import Any
 
 from converter import atomic
 from converter.errors import AlogError
+from harness.config.matrix import Matrix
 from harness.golden.source import CheckedModels, ModelSource, check, sha256_file
 from harness.golden.store import FORMAT, FORMAT_VERSION, MANIFEST, Golden, data_file
-from harness.matrix import Matrix
+from harness.ground.protocol import now
 
 BATCHES = (1, 7, 64)
 LOG_WINDOWS = 256  # DeepLog windows from the log, at most
@@ -54,7 +54,7 @@ def _seed(matrix: Matrix) -> int:
 def train_reference(matrix: Matrix, folder: Path) -> ModelSource:
     """One reference DeepLog (and MSCRED) on [data], seeded, kept in ``folder`` for anyone to take."""
     from converter.pipeline import train_models
-    from harness.checks.models import MSCRED_EPOCHS, TRAIN_EPOCHS, TRAIN_WINDOW, training_log
+    from harness.golden.training import MSCRED_EPOCHS, TRAIN_EPOCHS, TRAIN_WINDOW, training_log
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -148,7 +148,7 @@ def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels
     rng = np.random.default_rng(_seed(matrix))
     manifest: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": fingerprint(source, matrix),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seed": _seed(matrix),
+        "created": now(), "seed": _seed(matrix),
         "environment": versions.environment(),
         "source": {"origin": source.origin, "log": str(source.log), "format": checked.log_format,
                    "reference": source.reference},

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from converter.errors import AlogError
-from harness.matrix import Matrix
+from harness.config.matrix import Matrix
+from harness.ground.names import MODELS
 
 if TYPE_CHECKING:
     from converter.models import MSCRED, DeepLog
@@ -46,7 +47,7 @@ class ModelSource:
 
     @property
     def models(self) -> tuple[str, ...]:
-        return tuple(m for m in ("deeplog", "mscred") if getattr(self, m) is not None)
+        return tuple(m for m in MODELS if getattr(self, m) is not None)
 
 
 def resolve(matrix: Matrix, model_dir: Path | None = None) -> ModelSource:
@@ -62,7 +63,7 @@ def resolve(matrix: Matrix, model_dir: Path | None = None) -> ModelSource:
         log = matrix.relative(table.get("log")) or _only_log(model_dir)
         return ModelSource(False, found.get("deeplog"), found.get("vocab"), found.get("mscred"), log,
                            str(table.get("format", "auto")), f"--model-dir {model_dir}")
-    if not any(table.get(key) for key in ("deeplog", "mscred")):
+    if not any(table.get(key) for key in MODELS):
         if table:
             raise AlogError(f"{matrix.path}: [model] names neither deeplog nor mscred (leave it out to train "
                             "a reference model on [data])")

@@ -2,7 +2,7 @@
 
     alog-matrix localize --model M.onnx --input X.npy [--checkpoint C.pth] [--opt-level L] [--runtime ID]
 
-The work is ``harness.localize.localize``; this module only parses (and imports nothing heavy, so the
+The work is ``harness.localize.diagnose``; this module only parses (and imports nothing heavy, so the
 report and the gate stay torch-free).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 from pathlib import Path
 
 from converter.errors import AlogError, describe
@@ -24,20 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default=None, help="run ONNX Runtime in this [[runtime]]'s venv (matrix.toml)")
     parser.add_argument("--matrix", type=Path, default=None, help="matrix.toml (for --runtime and the tolerance)")
     parser.add_argument("--out", type=Path, default=None, help="write divergence.json and .txt into this folder")
-
-
-def replay_command(model: Path, x: Path, checkpoint: Path | None, opt_level: str, out: Path,
-                   runtime: str | None = None, matrix: Path | None = None) -> str:
-    """The command that localizes again what a bundle records (kept in divergence.json, shown in its README)."""
-    words = ["python", "-m", "harness.cli", "localize", "--model", str(Path(model).resolve()),
-             "--input", str(Path(x).resolve()), "--opt-level", opt_level, "--out", str(Path(out).resolve())]
-    if checkpoint is not None:
-        words += ["--checkpoint", str(Path(checkpoint).resolve())]
-    if runtime is not None:
-        words += ["--runtime", runtime]
-    if matrix is not None:  # its [tolerance] (and the runtime's venv)
-        words += ["--matrix", str(Path(matrix).resolve())]
-    return shlex.join(words)
 
 
 def _read_input(model_path: Path, input_path: Path):
@@ -70,16 +55,15 @@ def _read_input(model_path: Path, input_path: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from converter.compare import Tolerance
-    from harness.localize.localize import localize, write
+    from harness.config.matrix import DEFAULT_MATRIX, load_matrix
+    from harness.localize.diagnose import localize, write
     from harness.localize.remote import values_in_runtime
-    from harness.matrix import DEFAULT_MATRIX, load_matrix
 
     matrix = load_matrix(args.matrix or DEFAULT_MATRIX)
     x = _read_input(args.model, args.input)
     level_values = values_in_runtime(matrix, args.runtime, args.model, x, args.opt_level) if args.runtime else None
     report = localize(args.model, x, args.checkpoint, opt_level=args.opt_level,
-                      tolerance=Tolerance.from_mapping(matrix.tolerance), level_values=level_values)
+                      tolerance=matrix.tolerance, level_values=level_values)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         write(report, args.out)

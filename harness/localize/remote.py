@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import AlogError
-from harness import envs
+from harness.config.matrix import Matrix
+from harness.envs import venvs as envs
+from harness.ground.paths import ROOT
 from harness.localize import graph, values
-from harness.matrix import Matrix
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def values_in_runtime(matrix: Matrix, runtime_id: str, model: Path, x: Any, opt_level: str) -> dict[str, Any]:
@@ -24,7 +23,7 @@ def values_in_runtime(matrix: Matrix, runtime_id: str, model: Path, x: Any, opt_
         marked, source, out = Path(tmp) / "marked.onnx", Path(tmp) / "x.npy", Path(tmp) / "values.npz"
         graph.mark_all(model, marked)
         np.save(source, x)
-        done = subprocess.run([str(venv.python), "-m", "harness.localize.values", "--model", str(marked), "--input",
+        done = subprocess.run([str(venv.python), "-m", "harness.localize", "--model", str(marked), "--input",
                                str(source), "--opt-level", opt_level, "--out", str(out)], cwd=ROOT,
                               capture_output=True, text=True, timeout=600, check=False)
         if done.returncode != 0:

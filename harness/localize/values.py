@@ -1,13 +1,11 @@
 """Every value of a marked model (``graph.mark_all``) for one input, in ONNX Runtime at one level; needs only
 onnxruntime and numpy, so it runs in any runtime's venv:
 
-    python -m harness.localize.values --model marked.onnx --input x.npy --opt-level all --out values.npz
+    python -m harness.localize --model marked.onnx --input x.npy --opt-level all --out values.npz
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,27 +31,6 @@ def reference_values(marked: Path, x: Any) -> dict[str, Any]:
     return dict(zip(names, evaluator.run(names, {model.graph.input[0].name: x}), strict=True))
 
 
-def main(argv: list[str] | None = None) -> int:
-    import numpy as np
-
-    from harness.cli import run_command
-
-    parser = argparse.ArgumentParser(prog="python -m harness.localize.values", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--input", type=Path, required=True)
-    parser.add_argument("--opt-level", default="all")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    def body() -> int:
-        values = ort_values(args.model, np.load(args.input), args.opt_level)
-        with open(args.out, "wb") as handle:
-            np.savez(handle, **{f"v{i}": v for i, v in enumerate(values.values())}, names=np.array(list(values)))
-        return 0
-
-    return run_command("alog-matrix localize", body)
-
-
 def read_values(path: Path) -> dict[str, Any]:
     import numpy as np
 
@@ -61,6 +38,3 @@ def read_values(path: Path) -> dict[str, Any]:
         names = [str(n) for n in data["names"]]
         return {name: data[f"v{i}"] for i, name in enumerate(names)}
 
-
-if __name__ == "__main__":
-    sys.exit(main())

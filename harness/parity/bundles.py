@@ -26,7 +26,7 @@ BUNDLE_FORMAT = "alog-parity-repro"
 BUNDLE_FILE = "bundle.json"
 
 
-def replay_command(bundle: str | Path) -> str:
+def bundle_replay_command(bundle: str | Path) -> str:
     """The command that replays ``bundle`` (what the bundle records and the report shows)."""
     return f"python -m harness.parity replay {shlex.quote(str(Path(bundle).resolve()))}"
 
@@ -78,11 +78,11 @@ def write_bundle(root: str | Path, name: str, subject: Subject, x: np.ndarray, e
             "model_type": subject.model_type, "input_name": subject.input_name, "output_name": subject.output_name,
             "subject": subject.describe(), "tolerance": asdict(tolerance), "message": message,
             "details": details or {}, "environment": env,
-            "command": replay_command(target),
+            "command": bundle_replay_command(target),
         }
         atomic.write_json(work / BUNDLE_FILE, document)
         atomic.write_text(work / "README.md", REPLAY_README.format(
-            message=message, command=replay_command(target), input_name=subject.input_name,
+            message=message, command=bundle_replay_command(target), input_name=subject.input_name,
             output_name=subject.output_name,
             input_shape=list(x.shape), input_dtype=x.dtype, torch=env.get("torch"),
             onnxruntime=env.get("onnxruntime"), test=test or "-",

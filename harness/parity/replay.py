@@ -14,8 +14,8 @@ from converter import artifacts, checkpoint
 from converter.compare import Tolerance
 from converter.errors import AlogError
 from harness.parity.bundles import BUNDLE_FILE, BUNDLE_FORMAT
-from harness.parity.checks import ParityContext, compare_outputs, ort_output_or_problem, topg_decisions
 from harness.parity.layout import ARTIFACTS_LAYOUT
+from harness.parity.properties import ParityContext, compare_outputs, ort_output_or_problem, topg_decisions
 from harness.parity.sessions import SessionCache
 from harness.parity.subjects import Subject
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from converter.compare import Comparison, Tolerance, compare
-from harness.parity.checks import ParityContext, boundary_ties, ranked_top, record_failure
+from harness.parity.properties import ParityContext, boundary_ties, ranked_top, record_failure
 from harness.parity.subjects import Subject
 
 VERDICT_KEYS = ("line", "template", "verdict", "reason")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MODELS = ("deeplog", "mscred")
+from harness.ground.names import MODELS
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ that crashes on one artifact is recorded there by the parent and the runner rest
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -23,19 +22,15 @@ from typing import Any
 from converter import atomic
 from converter.compare import Tolerance, compare
 from converter.errors import AlogError
-from harness.matrix import Runtime, load_matrix
-from harness.results import RuntimeOutcome, RuntimeResult
+from harness.config.matrix import Runtime
+from harness.ground.protocol import partial_path
+from harness.ground.records import RuntimeOutcome, RuntimeResult
 from harness.runtimes.catalog import KeptArtifact, discover
 
-PARTIAL_SUFFIX = ".partial"
 ENGINE_PARITY_TOLERANCE = 1e-6  # the C engine and Python ONNX Runtime on the same library: the same numbers
 LATENCY_BATCHES = (1, 256)
 LATENCY_REPEATS = {1: 7, 256: 3}
 SESSION_REPEATS = 3
-
-
-def partial_path(out: Path) -> Path:
-    return out.with_name(out.name + PARTIAL_SUFFIX)
 
 
 def read_partial(out: Path) -> tuple[RuntimeResult, str | None]:
@@ -94,7 +89,7 @@ def engine_run(artifact: KeptArtifact, level: str, cases: dict[str, Any], binary
     """The C engine's parity mode on every case in one run (one session), on this runtime's library, at ``level``."""
     import numpy as np
 
-    from harness import cengine
+    from harness.runtimes import engine as cengine
 
     outputs = {}
     with tempfile.TemporaryDirectory(prefix="runtime-engine-") as tmp:
@@ -118,7 +113,7 @@ def engine_run(artifact: KeptArtifact, level: str, cases: dict[str, Any], binary
 def engine_refusal(exc) -> str:
     """An engine failure as an outcome: the library refused (too old for the engine's C API, exit 4) or the
     model refused by ONNX Runtime ("cannot load model", exit 3) is incompatible; a signal is a crash."""
-    from harness import cengine
+    from harness.runtimes import engine as cengine
 
     if (exc.returncode or 0) < 0:
         return "crash"
@@ -247,8 +242,8 @@ def run(runtime: Runtime, artifacts_dir: Path, out: Path, tolerance: Tolerance, 
     import numpy
     import onnxruntime
 
-    from harness import cengine
-    from harness.cell_runner import inject_test_fault, now
+    from harness.ground.protocol import inject_test_fault, now
+    from harness.runtimes import engine as cengine
 
     result = RuntimeResult(runtime.id, "error", started=now(),
                            environment={"onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__,
@@ -280,30 +275,3 @@ def run(runtime: Runtime, artifacts_dir: Path, out: Path, tolerance: Tolerance, 
     atomic.write_json(out, result.to_dict())
     partial_path(out).unlink(missing_ok=True)
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    from harness.cli import run_command
-
-    parser = argparse.ArgumentParser(prog="python -m harness.runtimes.runner", description=__doc__.splitlines()[0])
-    parser.add_argument("--runtime", required=True)
-    parser.add_argument("--matrix", type=Path, required=True)
-    parser.add_argument("--artifacts", type=Path, required=True, help="reports/artifacts")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--engine", type=Path, default=None, help="the C engine binary (none: Python only)")
-    parser.add_argument("--skip", action="append", default=[], help="an artifact key not to run (crashed on before)")
-    parser.add_argument("--described", type=Path, default=None,
-                        help="the stage's artifacts.json: artifacts with one graph digest are run once")
-    args = parser.parse_args(argv)
-
-    def body() -> int:
-        matrix = load_matrix(args.matrix)
-        run(matrix.runtime(args.runtime), args.artifacts, args.out, Tolerance.from_mapping(matrix.tolerance),
-            args.engine, set(args.skip), args.described)
-        return 0
-
-    return run_command("alog-matrix runtime", body)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

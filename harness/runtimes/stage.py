@@ -6,7 +6,6 @@ whose result is complete is kept."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +13,14 @@ from pathlib import Path
 
 from converter import atomic
 from converter.errors import AlogError
-from harness import envs
-from harness.cell_runner import now
-from harness.child import RunInterrupted, output_tail, run_child, stop_children
-from harness.matrix import Matrix, Runtime
-from harness.results import RuntimeOutcome, RuntimeResult, count_statuses
+from harness.config.matrix import Matrix, Runtime
+from harness.envs import venvs as envs
+from harness.ground.names import ENGINES, count_statuses
+from harness.ground.protocol import RunInterrupted, now, partial_path
+from harness.ground.records import RuntimeOutcome, RuntimeResult
+from harness.procs.child import output_tail, run_child, stop_children
 from harness.runtimes import catalog
-from harness.runtimes.runner import partial_path, read_partial
+from harness.runtimes.runner import read_partial
 
 ARTIFACTS_FILE = "artifacts.json"
 MAX_RESTARTS = 20  # a runner that crashes on more artifacts than this is stopped: the runtime is broken
@@ -38,7 +38,7 @@ def _crashed(runtime: Runtime, key: str, how: str) -> list[RuntimeOutcome]:
     cell, strategy, model = key.split("/")
     outcomes = []
     for level in runtime.levels:
-        for engine in ("python", "c"):
+        for engine in ENGINES:
             expected = runtime.expected(cell, strategy, model, level, engine)
             outcomes.append(RuntimeOutcome(key, level, engine, "crash", error=how,
                                            expected=expected.outcome if expected else "pass",
@@ -55,7 +55,7 @@ def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, s
     crashes: list[RuntimeOutcome] = []
     started = time.monotonic()
     while True:
-        cmd = [str(python), "-m", "harness.runtimes.runner", "--runtime", runtime.id, "--matrix",
+        cmd = [str(python), "-m", "harness.runtimes", "--runtime", runtime.id, "--matrix",
                str(matrix.path.resolve()), "--artifacts", str(artifacts_dir), "--out", str(out)]
         cmd += ["--engine", str(engine)] if engine else []
         cmd += ["--described", str(out.parent / ARTIFACTS_FILE)]  # the runner reads it if it is there
@@ -143,10 +143,8 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> N
     values; divergence.json and the case's input land in runtimes/repro/<runtime>/<cell>-<strategy>-<model>-<level>."""
     import numpy as np
 
-    from converter.compare import Tolerance
     from harness.golden.store import Golden
-    from harness.localize.command import replay_command
-    from harness.localize.localize import localize, unavailable, write
+    from harness.localize.diagnose import localize, localize_command, unavailable, write
     from harness.localize.remote import values_in_runtime
 
     failing = [o for o in result.outcomes
@@ -167,8 +165,8 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> N
         try:
             values = values_in_runtime(matrix, result.runtime_id, artifact.onnx, x, outcome.level)
             report = localize(artifact.onnx, x, golden.checkpoint(model), model, outcome.level,
-                              Tolerance.from_mapping(matrix.tolerance), level_values=values)
-            report["command"] = replay_command(artifact.onnx, folder / "input.npy", golden.checkpoint(model),
+                              matrix.tolerance, level_values=values)
+            report["command"] = localize_command(artifact.onnx, folder / "input.npy", golden.checkpoint(model),
                                                outcome.level, folder, result.runtime_id, matrix.path)
             write(report, folder)
             outcome.divergence = report["lines"][0]
@@ -176,8 +174,3 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> N
             outcome.divergence = unavailable(exc)
     result.stages["localize"] = round(time.monotonic() - started, 3)
     result.write(out_dir / "runtimes" / f"{result.runtime_id}.json")
-
-
-def read_described(out_dir: Path) -> list[dict]:
-    path = out_dir / "runtimes" / ARTIFACTS_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cengine
+from harness.runtimes import engine as cengine
 
 SUPPRESSIONS = cengine.CENGINE_DIR / "lsan.supp"
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehavior")

@@ -207,7 +207,7 @@ def test_bench_match_counts_what_the_reference_matches(engine, hdfs_dir, loghub,
 
 
 def test_through_the_wrapper(hdfs_dir, loghub):
-    from harness.cengine import run_detect
+    from harness.runtimes.engine import run_detect
 
     log = loghub / "HDFS_2k.log"
     assert run_detect(hdfs_dir, log, top_g=5) == detect_file(log, hdfs_dir, top_g=5)

@@ -349,7 +349,7 @@ def test_info_errors(engine, tmp_path):
 
 
 def test_wrapper_raises_the_engine_line(hdfs_dir, tmp_path):
-    from harness.cengine import EngineError, run_detect
+    from harness.runtimes.engine import EngineError, run_detect
 
     with pytest.raises(EngineError, match="cannot open log") as info:
         run_detect(hdfs_dir, tmp_path / "missing.log")

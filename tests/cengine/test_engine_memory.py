@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness import cengine
+from harness.runtimes import engine as cengine
 
 
 def memcheck(model_dir, log, ort_lib, xml_path):

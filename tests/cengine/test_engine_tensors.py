@@ -192,7 +192,7 @@ def test_tensor_mode_output_into_a_fifo_and_through_a_symlink(engine, hdfs_dir, 
 
 
 def test_tensor_mode_through_the_wrapper_matches_python_ort(hdfs_dir):
-    from harness.cengine import run_parity
+    from harness.runtimes.engine import run_parity
 
     x = np.arange(30, dtype=np.int64).reshape(3, 10) % 5
     np.testing.assert_array_equal(run_parity(hdfs_dir / "deeplog.onnx", x), python_ort(hdfs_dir / "deeplog.onnx", x))

@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 
 from converter.exporting import STRATEGIES
-from harness.checks import CHECKS, axes, parity, warnings
+from harness.checks import CHECKS, axes, suite as parity, warnings
 from harness.checks.context import CellContext, ModelContext, Stages
 from harness.checks.recorder import Recorder, run_registry
 from harness.golden import build, source
 from harness.golden.store import Golden
-from harness.matrix import DEFAULT_MATRIX, load_matrix
+from harness.config.matrix import DEFAULT_MATRIX, load_matrix
 from harness.parity.faults import perturb_initializer
 from harness.parity.figures import FiguresRecorder
 from harness.parity.layout import discover_artifacts, strategies_for
-from harness.results import CellResult
+from harness.ground.records import CellResult
 
 from .conftest import write_matrix
 
@@ -260,7 +260,7 @@ def test_a_failing_dynamic_axes_bundle_holds_the_input_that_failed_and_replays_i
     """The artifact's final-layer bias is altered after export: the bundle must hold the very input of the first
     failing shape (not one drawn with another seed), and the command the check records must replay it."""
     from converter.verification import shape_inputs
-    from harness.render import render_html
+    from harness.report.render import render_html
 
     matrix = _matrix(tmp_path, host_torch, models=("deeplog",), strategies=("legacy",))
     ctx, result, recorder = _context(matrix, tmp_path / "work")
@@ -301,7 +301,7 @@ def test_weights_altered_after_the_golden_outputs_fail_golden_parity_naming_mode
     import torch
 
     from converter import checkpoint
-    from harness.checks import golden as golden_checks
+    from harness.checks import golden_parity as golden_checks
     from harness.checks import training
 
     matrix = _matrix(tmp_path, host_torch, models=("deeplog",), strategies=("legacy",))
@@ -326,9 +326,9 @@ def test_weights_altered_after_the_golden_outputs_fail_golden_parity_naming_mode
 
 
 def _minimal_report(doc):
-    """A report document around the given cells, as harness.report builds it."""
-    from harness.policy import Policy
-    from harness.report_model import status_counts
+    """A report document around the given cells, as harness.report.build builds it."""
+    from harness.config.policy import Policy
+    from harness.report.model import status_counts
 
     cell = doc["cells"][0]
     cell.update({"torch": None, "pins": {}, "in_matrix": True, "state": "complete", "problem": None, "source": None,
@@ -353,9 +353,8 @@ def _copy_checkout(target: Path, without: tuple[str, ...] = ()) -> Path:
     return target
 
 
-def test_a_checkout_without_the_parity_suite_gives_no_evidence_not_a_pass(tmp_path, host_torch):
-    checkout = _copy_checkout(tmp_path / "checkout", without=("tests/parity",))
-    assert not (checkout / "tests" / "parity").exists()
+def _run_parity_cell(tmp_path: Path, checkout: Path, host_torch: str) -> tuple[CellResult, Path, Path]:
+    """One host cell running only the parity check, its harness imported from ``checkout``."""
     matrix_path = write_matrix(tmp_path / "matrix.toml", f"""
         [[cell]]
         id = "host"
@@ -364,14 +363,32 @@ def test_a_checkout_without_the_parity_suite_gives_no_evidence_not_a_pass(tmp_pa
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     out = tmp_path / "cells" / "host.json"
     golden = _golden(load_matrix(matrix_path), tmp_path / "golden")
-    ran = subprocess.run([sys.executable, "-m", "harness.cell_runner", "--cell", "host", "--matrix", str(matrix_path),
-                          "--out", str(out), "--work", str(tmp_path / "work"), "--golden", str(golden),
+    ran = subprocess.run([sys.executable, "-m", "harness.cli", "run-cell", "--cell", "host", "--matrix",
+                          str(matrix_path), "--out", str(out), "--work", str(tmp_path / "work"), "--golden", str(golden),
                           "--keep", str(tmp_path / "kept")], cwd=checkout, env=env,
                          capture_output=True, text=True, timeout=900, check=False)
     assert ran.returncode == 0, ran.stderr
-    (check,) = [c for c in CellResult.read(out).checks if c.check == "parity"]
+    return CellResult.read(out), out, matrix_path
+
+
+def test_the_parity_check_passes_from_a_checkout_without_its_tests_folder(tmp_path, host_torch):
+    """The parity suite ships with the harness: a copy of the checkout with no tests/ runs it all the same."""
+    checkout = _copy_checkout(tmp_path / "checkout", without=("tests",))
+    assert not (checkout / "tests").exists()
+    result, _, _ = _run_parity_cell(tmp_path, checkout, host_torch)
+    (check,) = [c for c in result.checks if c.check == "parity"]
+    assert check.status == "pass", (check.error, check.detail.get("output_tail"))
+    assert check.figures["tests"] > 0 and check.figures["examples"] > 0
+    assert str(checkout / "harness" / "parity" / "suite") in check.detail["command"]  # the copy's suite ran
+
+
+def test_a_checkout_without_the_parity_suite_gives_no_evidence_not_a_pass(tmp_path, host_torch):
+    checkout = _copy_checkout(tmp_path / "checkout", without=("harness/parity/suite",))
+    assert not (checkout / "harness" / "parity" / "suite").exists()
+    result, out, matrix_path = _run_parity_cell(tmp_path, checkout, host_torch)
+    (check,) = [c for c in result.checks if c.check == "parity"]
     assert check.status == "missing"
-    assert check.error == f"the parity suite is not in this checkout ({checkout / 'tests' / 'parity'}): no parity evidence"
+    assert check.error.startswith("the parity suite cannot be loaded here (") and "no parity evidence" in check.error
     gate = subprocess.run([sys.executable, "-m", "harness.cli", "report", "--cells-dir", str(out.parent),
                            "--matrix", str(matrix_path), "--out", str(tmp_path / "report")], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, check=False)
@@ -379,7 +396,7 @@ def test_a_checkout_without_the_parity_suite_gives_no_evidence_not_a_pass(tmp_pa
     assert gate.stdout.startswith("alog-matrix gate: ERROR (")  # no evidence, never PASS
     judged = subprocess.run([sys.executable, "-m", "harness.cli", "gate", str(tmp_path / "report" / "matrix.json")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    assert judged.returncode == 2 and "ERROR host deeplog.parity: the parity suite is not in this checkout" in judged.stdout
+    assert judged.returncode == 2 and "ERROR host deeplog.parity: the parity suite cannot be loaded" in judged.stdout
 
 
 @pytest.mark.parametrize("debug", [False, True])

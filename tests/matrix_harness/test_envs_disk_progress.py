@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from converter.errors import AlogError
-from harness import disk, envs
-from harness.findlinks import pip_find_links
-from harness.matrix import load_matrix
-from harness.progress import Progress
+from harness.envs import disk, venvs as envs
+from harness.envs.findlinks import pip_find_links
+from harness.config.matrix import load_matrix
+from harness.run.progress import Progress
 
 from .conftest import write_matrix
 
@@ -60,7 +60,7 @@ def test_fingerprint_follows_the_spec(tmp_path):
 @pytest.mark.skipif(not pip_find_links(), reason="needs pip's local wheel folder (global.find-links) for CPU torch")
 def test_build_then_reuse_a_cpu_torch_cell(tmp_path, host_torch):
     """A real uv venv with the local CPU wheel: built, verified by importing the stack, then reused."""
-    from harness.matrix import DEFAULT_MATRIX
+    from harness.config.matrix import DEFAULT_MATRIX
 
     local = next(c for c in load_matrix(DEFAULT_MATRIX).cells if c.find_links)
     root = tmp_path / "envs"
@@ -70,7 +70,9 @@ def test_build_then_reuse_a_cpu_torch_cell(tmp_path, host_torch):
                              capture_output=True, text=True, check=True).stdout.split()
     assert version[0] == f"{local.torch}+cpu"  # the local CPU-only wheel, not the registry's CUDA one
     assert version[1] == str(envs.ROOT / "harness" / "__init__.py")  # this checkout, no build step
-    assert built.ort_library() is not None and built.ort_library().name.startswith("libonnxruntime.so.")
+    library = subprocess.run([str(built.python), "-c", "from harness.runtimes.engine import default_ort_lib; "
+                              "print(default_ort_lib().name)"], capture_output=True, text=True, check=True).stdout
+    assert library.startswith("libonnxruntime.so.")  # the library the C engine runs against in this cell
     again = envs.ensure_env(local, root)
     assert again.reused and again.path == built.path
 

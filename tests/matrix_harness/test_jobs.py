@@ -12,9 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from harness import cell_runner, orchestrator
-from harness.matrix import load_matrix
-from harness.results import CHECKS, CellResult
+from harness.run import cell as cell_runner, orchestrator
+from harness.config.matrix import load_matrix
+from harness.ground.names import CHECK_NAMES as CHECKS
+from harness.ground.records import CellResult
 
 from .conftest import ROOT, write_matrix
 

@@ -16,7 +16,7 @@ from onnx import numpy_helper
 from converter import checkpoint, signatures
 from converter.compare import Tolerance
 from harness.localize import graph, values
-from harness.localize.localize import localize
+from harness.localize.diagnose import localize
 
 ROOT = Path(__file__).resolve().parents[2]
 

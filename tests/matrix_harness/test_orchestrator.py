@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import cell_runner, child, orchestrator
-from harness.matrix import load_matrix
-from harness.results import CHECKS, CellResult
+from harness.run import cell as cell_runner, orchestrator
+from harness.procs import child
+from harness.config.matrix import load_matrix
+from harness.ground.names import CHECK_NAMES as CHECKS
+from harness.ground.records import CellResult
 
 from .conftest import write_matrix
 

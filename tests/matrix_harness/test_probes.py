@@ -6,7 +6,7 @@ import inspect
 
 import torch
 
-from harness import probes
+from harness.checks import probes
 
 
 class TinyLog(torch.nn.Module):

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cell_runner, locks
-from harness.results import CellResult
+from harness.run import cell as cell_runner
+from harness.procs import locks
+from harness.ground.records import CellResult
 
 from .conftest import ROOT, write_matrix
 
@@ -95,7 +96,7 @@ def test_resume_sees_a_runner_left_from_an_earlier_run(tmp_path, host_torch):
     work = tmp_path / "work" / "c"
     env = {**os.environ, cell_runner.TEST_FAULT_ENV: "c:hang@probe"}
     env.pop(cell_runner.PARENT_ENV, None)
-    stale = subprocess.Popen([sys.executable, "-m", "harness.cell_runner", "--cell", "c", "--matrix", str(matrix),
+    stale = subprocess.Popen([sys.executable, "-m", "harness.cli", "run-cell", "--cell", "c", "--matrix", str(matrix),
                               "--out", str(work / "cell-result.json"), "--work", str(work)], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -12,14 +12,15 @@ from pathlib import Path
 import onnx
 import pytest
 
-from harness import cell_runner, envs
-from harness.checks import golden as golden_checks
+from harness.run import cell as cell_runner
+from harness.envs import venvs as envs
+from harness.checks import golden_parity as golden_checks
 from harness.checks.context import CellContext, ModelContext, Stages
 from harness.golden import build, source
-from harness.matrix import load_matrix
-from harness.orchestrator import RunOptions, child_environment
-from harness.report import build_report
-from harness.results import CellResult, RuntimeResult
+from harness.config.matrix import load_matrix
+from harness.run.orchestrator import RunOptions, child_environment
+from harness.report.build import build_report
+from harness.ground.records import CellResult, RuntimeResult
 from harness.runtimes.stage import run_stage
 
 from .conftest import write_matrix
@@ -75,7 +76,7 @@ def _stage(tmp: Path, matrix_path: Path, child_env=None, jobs: int = 1) -> Runti
 
 
 def _stages(tmp: Path, matrix_path: Path, child_env=None, jobs: int = 1) -> list[RuntimeResult]:
-    from harness import cengine
+    from harness.runtimes import engine as cengine
 
     matrix = load_matrix(matrix_path)
     opts = RunOptions(child_env=child_env or {})
@@ -292,7 +293,7 @@ def test_an_artifact_claimed_to_share_a_graph_that_does_not_is_run_on_its_own(ke
                                      for k in ("host/legacy/deeplog", "bent/legacy/deeplog")]))
     matrix = load_matrix(_matrix(tmp_path, host_torch))
     result = runner.run(matrix.runtime("ort-1.21.1"), reports / "artifacts", tmp_path / "out.json",
-                        Tolerance.from_mapping(matrix.tolerance), None, set(), described)
+                        matrix.tolerance, None, set(), described)
     statuses = {(o.artifact, o.status) for o in result.outcomes}
     assert statuses == {("host/legacy/deeplog", "pass"), ("bent/legacy/deeplog", "fail")}
     assert not [o for o in result.outcomes if "ran_as" in o.figures] and len(result.outcomes) == 2 * 4

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from converter.logformats import HEADER_PATTERNS
-from harness import synthlog
+from harness.golden import synthlog
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

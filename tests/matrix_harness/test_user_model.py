@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrix import DEFAULT_MATRIX
+from harness.config.matrix import DEFAULT_MATRIX
 
 from .conftest import ROOT
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import CHECKS
+from harness.ground.names import CHECK_NAMES as CHECKS
 
 from .conftest import ROOT, write_matrix
 
@@ -121,7 +121,7 @@ def test_the_workflow_played_job_by_job_gives_the_report_of_a_local_run(tmp_path
     jobs, store = workflow["jobs"], tmp_path / "artifacts-store"
     store.mkdir()
     plan = _checkout(tmp_path / "plan", matrix_text)
-    planned = subprocess.run([sys.executable, "-m", "harness.fanout", "--matrix", "matrix.toml"], cwd=plan,
+    planned = subprocess.run([sys.executable, "-m", "harness.cli", "gha-matrix", "--matrix", "matrix.toml"], cwd=plan,
                              capture_output=True, text=True, check=True)
     cells = [entry["cell"] for entry in json.loads(planned.stdout)["include"]]
     assert cells == ["first", "second"]

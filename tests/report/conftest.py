@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import report_factory  # noqa: E402  (the path line above makes it importable)
 
-from harness.matrix import Matrix, load_matrix  # noqa: E402
+from harness.config.matrix import Matrix, load_matrix  # noqa: E402
 
 
 @dataclass
@@ -56,7 +56,7 @@ def run_subcommand(name: str, argv: list[str]) -> int:
 
     from converter.errors import AlogError
 
-    module = importlib.import_module({"report": "harness.report", "gate": "harness.gate", "gha-matrix": "harness.fanout"}[name])
+    module = importlib.import_module({"report": "harness.report.build", "gate": "harness.report.gate", "gha-matrix": "harness.run.fanout"}[name])
     parser = argparse.ArgumentParser(prog=f"alog-matrix {name}")
     module.add_arguments(parser)
     try:

@@ -11,7 +11,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from harness.results import CHECKS, MODELS, CellResult, CheckResult
+from harness.ground.names import CHECK_NAMES as CHECKS, MODELS
+from harness.ground.records import CellResult, CheckResult
 
 CELLS = {  # id -> (torch, numpy, onnx, onnxscript, onnxruntime)
     "torch-1.13.1": ("1.13.1", "1.26.4", "1.14.1", None, "1.16.3"),

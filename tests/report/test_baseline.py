@@ -6,7 +6,7 @@ import json
 
 from report_factory import healthy_world, make_cell
 
-from harness.report import build_report
+from harness.report.build import build_report
 
 
 def test_baseline_diff_in_gate_report_and_html(workspace, alog_matrix):

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 from report_factory import healthy_world, make_cell
 
-from harness.report import build_report
+from harness.report.build import build_report
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

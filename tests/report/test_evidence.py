@@ -8,8 +8,8 @@ import json
 import pytest
 from report_factory import CELLS, healthy_world, make_cell, matrix_toml
 
-from harness.report import build_report
-from harness.results import CHECKS
+from harness.report.build import build_report
+from harness.ground.names import CHECK_NAMES as CHECKS
 
 
 def _judge(workspace, alog_matrix, cells, *gate_args):

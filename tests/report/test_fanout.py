@@ -22,20 +22,20 @@ def test_gha_matrix_lists_every_cell(workspace, alog_matrix):
 def test_fanout_runs_as_a_module_with_the_standard_library(workspace):
     # CI's planning job runs this before installing anything: it must not import torch or jinja2.
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.fanout", "--matrix", str(workspace.matrix_path), "--cells", "torch-2.8.0"],
+        [sys.executable, "-m", "harness.cli", "gha-matrix", "--matrix", str(workspace.matrix_path), "--cells", "torch-2.8.0"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"include": [{"cell": "torch-2.8.0", "torch": "2.8.0"}]}
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, harness.fanout; print(sorted(m for m in ('torch', 'jinja2', 'jsonschema', 'numpy') if m in sys.modules))"],
+        [sys.executable, "-c", "import sys, harness.cli, harness.run.fanout; print(sorted(m for m in ('torch', 'jinja2', 'jsonschema', 'numpy') if m in sys.modules))"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )
     assert probe.stdout.strip() == "[]"
 
 
 def test_an_unknown_cell_is_one_line_and_exit_2(workspace):
-    proc = subprocess.run([sys.executable, "-m", "harness.fanout", "--matrix", str(workspace.matrix_path), "--cells", "torch-0.4"],
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "gha-matrix", "--matrix", str(workspace.matrix_path), "--cells", "torch-0.4"],
                           cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert proc.stderr.startswith("alog-matrix gha-matrix: error: no cell 'torch-0.4' in ") and len(proc.stderr.splitlines()) == 1

@@ -6,10 +6,10 @@ import json
 
 from report_factory import healthy_world, make_cell
 
-from harness.gate import decide
-from harness.results import CHECKS
-from harness.policy import Policy
-from harness.report import build_report
+from harness.report.gate import decide
+from harness.ground.names import CHECK_NAMES as CHECKS
+from harness.config.policy import Policy
+from harness.report.build import build_report
 
 SLOTS = 2 * len(CHECKS)  # per cell: every check of both models
 HEALTHY_PASSES = 4 * SLOTS - 5 - 6  # the factory's four cells, less 5 accepted failures and 6 skips

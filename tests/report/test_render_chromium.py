@@ -15,8 +15,8 @@ from browser import WINDOW, chromium, run_chromium
 from domtext import parse
 from report_factory import CELLS, healthy_world, make_cell, matrix_toml
 
-from harness.report import build_report
-from harness.results import CHECKS
+from harness.report.build import build_report
+from harness.ground.names import CHECK_NAMES as CHECKS
 
 HERE = Path(__file__).resolve().parent
 REPO_REPORTS = HERE.parents[1] / "reports"

@@ -9,10 +9,10 @@ import jsonschema
 import pytest
 from report_factory import CELLS, healthy_world, make_cell
 
-from harness.render import md
-from harness.report import build_report
-from harness.report_schema import SCHEMA_PATH
-from harness.results import CHECKS
+from harness.report.render import md
+from harness.report.build import build_report
+from harness.report.schema import SCHEMA_PATH
+from harness.ground.names import CHECK_NAMES as CHECKS
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 SLOTS_PER_CELL = 2 * len(CHECKS)

@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.matrix import load_matrix
+from harness.config.matrix import load_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
-MODULES = {"report": "harness.report", "gate": "harness.gate", "gha-matrix": "harness.fanout"}
+MODULES = {"report": "harness.report.build", "gate": "harness.report.gate", "gha-matrix": "harness.run.fanout"}
 
 
 def test_every_alog_matrix_call_in_the_workflow_parses():
@@ -34,7 +34,7 @@ def test_every_matrix_session_call_in_the_workflow_parses_as_alog_matrix_run():
     calls = re.findall(r"run: nox -s matrix -- (.+)", WORKFLOW.read_text(encoding="utf-8"))
     assert len(calls) == 3  # golden, cell, runtimes
     parser = argparse.ArgumentParser(prog="alog-matrix run", exit_on_error=False)
-    importlib.import_module("harness.orchestrator").add_arguments(parser)
+    importlib.import_module("harness.run.orchestrator").add_arguments(parser)
     stages = [parser.parse_args(shlex.split(call.replace("${{ matrix.cell }}", "torch-2.8.0"))).stage
               for call in calls]
     assert stages == ["golden", "cells", "runtimes"]
@@ -78,7 +78,7 @@ def test_report_and_gate_run_without_the_projects_heavy_dependencies():
         "import sys\n"
         "from harness import cli\n"
         "cli.build_parser()\n"
-        "import harness.report, harness.gate, harness.report_schema, jsonschema\n"
+        "import harness.report.build, harness.report.gate, harness.report.schema, jsonschema\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)

@@ -1,0 +1,1 @@
+"""Configuration: matrix.toml read once, validated whole, and returned as typed values."""

@@ -1,0 +1,193 @@
+"""Name the first node where the numbers go wrong.
+
+Three comparisons, each over every value of the graph (``graph.mark_all``), node by node in topological
+order: ONNX Runtime at the level that failed against ONNX Runtime with every optimization disabled (an
+optimizer divergence), ONNX Runtime disabled against onnx's reference evaluator (a runtime kernel
+divergence), and, with a checkpoint, the PyTorch modules' outputs against the values of the nodes they
+were exported as (an exporter divergence). The first is named with its op, its inputs and whether they
+agree, and the figures of each value up to there.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from converter.compare import Comparison, Tolerance, compare
+from converter.errors import describe
+from harness.config.matrix import Matrix
+from harness.localize import graph, torchside, values
+
+TRAIL = 12  # values reported up to the first divergence
+
+
+def _figures(c: Comparison) -> dict[str, Any]:
+    return {"value": c.name, "shape": list(c.shape), "max_abs_error": c.max_abs_error, "ok": bool(c),
+            "problem": c.problem}
+
+
+def first_node_divergence(nodes: list[graph.Node], actual: dict[str, Any], expected: dict[str, Any],
+                          tolerance: Tolerance, skip: set[str]) -> dict[str, Any]:
+    """The first node (topological order) whose outputs differ between two runs of the same graph."""
+    trail: list[dict[str, Any]] = []
+    for node in nodes:
+        outputs = [compare(expected[v], actual[v], tolerance, v) for v in node.outputs if v in actual and v in expected]
+        if not outputs:
+            continue
+        trail = (trail + [{"node": node.name, "op_type": node.op_type, **_figures(c)} for c in outputs])[-TRAIL:]
+        if all(outputs):
+            continue
+        inputs = []
+        for value in node.inputs:
+            if value in skip or value not in actual or value not in expected:
+                inputs.append({"value": value, "agrees": True, "max_abs_error": 0.0, "constant": True})
+            else:
+                c = compare(expected[value], actual[value], tolerance, value)
+                inputs.append({"value": value, "agrees": bool(c), "max_abs_error": c.max_abs_error})
+        return {"node": node.name, "op_type": node.op_type, "outputs": [_figures(c) for c in outputs],
+                "inputs": inputs, "trail": trail}
+    return {"node": None, "trail": trail}
+
+
+def exporter_divergence(checkpoint: Path, kind: str, x: Any, nodes: list[graph.Node], onnx_values: dict[str, Any],
+                        tolerance: Tolerance) -> dict[str, Any]:
+    from converter import checkpoint as checkpoints
+
+    model, _ = checkpoints.load(checkpoint, kind)
+    verdicts = torchside.judge_modules(torchside.module_outputs(model, x), nodes, onnx_values, tolerance)
+    mapped = [v for v in verdicts if v.state != "unmapped"]
+    if not mapped:
+        return {"module": None, "mapping": "none: no node of the graph carries a module's scope with its output's "
+                "shape (the exporter left no names to map by)"}
+    rows = [{"module": ".".join(v.call.path), "class": v.call.kind, "state": v.state,
+             "node": v.node.name if v.node else None, "op_type": v.node.op_type if v.node else None,
+             "max_abs_error": v.comparison.max_abs_error if v.comparison is not None else None} for v in verdicts]
+    first = next((r for r in rows if r["state"] == "differs"), None)
+    result: dict[str, Any] = {"module": first, "modules": rows,
+                              "unmapped": [r["module"] for r in rows if r["state"] == "unmapped"]}
+    if first is not None:
+        position = rows.index(first)
+        result["agreeing_before"] = [r["module"] for r in rows[:position] if r["state"] == "agrees"]
+        result["downstream"] = [r["module"] for r in rows[position + 1:] if r["state"] == "differs"]
+    return result
+
+
+def localize(model_path: Path, x: Any, checkpoint: Path | None = None, kind: str | None = None,
+             opt_level: str = "all", tolerance: Tolerance | None = None,
+             level_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The divergence report (what divergence.json holds). ``level_values``: the values at ``opt_level`` when
+    another runtime computed them (``values.main`` in its venv); else this environment's ONNX Runtime."""
+    import onnx
+
+    tolerance = tolerance or Tolerance()
+    proto = onnx.load(str(model_path))
+    nodes = graph.nodes_of(proto)
+    skip = graph.constants(proto) | {i.name for i in proto.graph.input}
+    kind = kind or ("deeplog" if proto.graph.input[0].name == "sequences" else "mscred")
+    report: dict[str, Any] = {"model": str(model_path), "input_shape": list(x.shape), "opt_level": opt_level,
+                              "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol}}
+    with tempfile.TemporaryDirectory(prefix="localize-") as tmp:
+        marked = Path(tmp) / "marked.onnx"
+        graph.mark_all(model_path, marked)
+        disabled = values.ort_values(marked, x, "disabled")
+        if level_values is not None:
+            at_level = level_values
+        else:  # at "disabled" the two runs would be the same run
+            at_level = disabled if opt_level == "disabled" else values.ort_values(marked, x, opt_level)
+        report["optimizer"] = {"compared": f"ONNX Runtime at {opt_level} vs disabled",
+                               **first_node_divergence(nodes, at_level, disabled, tolerance, skip)}
+        try:
+            reference = values.reference_values(marked, x)
+            report["kernel"] = {"compared": "ONNX Runtime disabled vs onnx.reference",
+                                **first_node_divergence(nodes, disabled, reference, tolerance, skip)}
+        except Exception as exc:  # noqa: BLE001 - the reference evaluator lacks some kernels: say so, go on
+            report["kernel"] = {"compared": "ONNX Runtime disabled vs onnx.reference", "node": None,
+                                "unavailable": describe(exc)}
+    if checkpoint is not None:
+        report["exporter"] = exporter_divergence(checkpoint, kind, x, nodes, disabled, tolerance)
+    report["verdict"], report["lines"] = summarize(report)
+    return report
+
+
+def _agree_text(inputs: list[dict[str, Any]]) -> str:
+    computed = [i for i in inputs if not i.get("constant")]
+    if not computed:
+        return "its inputs are the graph's input and constants"
+    if all(i["agrees"] for i in computed):
+        return f"its inputs agree to {max(i['max_abs_error'] for i in computed):.1g}"
+    bad = next(i for i in computed if not i["agrees"])
+    return f"its input {bad['value']} already differs (max abs {bad['max_abs_error']:.1g})"
+
+
+def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
+    """(verdict, readable lines): the first divergence found, optimizer before kernel before exporter."""
+    for key, what in (("optimizer", "runtime/optimizer divergence"), ("kernel", "runtime kernel divergence")):
+        first = report.get(key) or {}
+        if first.get("node"):
+            worst = max(o["max_abs_error"] for o in first["outputs"])
+            return key, [f"first divergence: {first['node']} ({first['op_type']}), max abs {worst:.1g}; "
+                         f"{_agree_text(first['inputs'])} [{what}: {first['compared']}]"]
+    exporter = report.get("exporter") or {}
+    module = exporter.get("module")
+    if module:
+        lines = [f"first divergence: {module['node']} ({module['op_type']}), max abs {module['max_abs_error']:.1g}; "
+                 f"module {module['module']} ({module['class']}) differs from PyTorch, "
+                 + (f"after {', '.join(exporter['agreeing_before'])} agree" if exporter.get("agreeing_before")
+                    else "the first module") + " [exporter divergence]"]
+        if exporter.get("downstream"):
+            lines.append(f"downstream, differing too: {', '.join(exporter['downstream'][:6])}")
+        return "exporter", lines
+    if exporter.get("mapping"):
+        return "unmapped", [f"ONNX Runtime agrees with itself and the reference; PyTorch: {exporter['mapping']}"]
+    if "exporter" in report:
+        return "none", ["every mapped module agrees with PyTorch and every node agrees between the runtimes: the "
+                        "difference is outside the graph"]
+    return "none", ["every node agrees between the runtimes (no checkpoint given for the PyTorch side)"]
+
+
+def unavailable(exc: BaseException) -> str:
+    """The line shown in place of a divergence when the localizer itself failed: it never hides the failure
+    it was run for."""
+    return f"the localizer could not run: {describe(exc)}"
+
+
+def write(report: dict[str, Any], bundle: Path) -> Path:
+    """divergence.json and divergence.txt (the readable lines) into a repro bundle."""
+    from converter import atomic
+
+    atomic.write_json(bundle / "divergence.json", report)
+    atomic.write_text(bundle / "divergence.txt", "\n".join(report["lines"]) + "\n")
+    return bundle / "divergence.json"
+
+
+def localize_bundle(bundle: Path, checkpoint: Path | None, kind: str, matrix: Matrix, opt_level: str = "all") -> str:
+    """Localize a repro bundle's failing input on its model; divergence.json and .txt land in the bundle.
+    Returns the first readable line (what a check's detail and the report show)."""
+    import numpy as np
+
+
+    try:
+        report = localize(bundle / "model.onnx", np.load(bundle / "input.npy"), checkpoint, kind, opt_level,
+                          matrix.tolerance)
+    except Exception as exc:  # noqa: BLE001 - see unavailable
+        return unavailable(exc)
+    report["command"] = localize_command(bundle / "model.onnx", bundle / "input.npy", checkpoint, opt_level, bundle,
+                                       matrix=matrix.path)
+    write(report, bundle)
+    return report["lines"][0]
+
+
+def localize_command(model: Path, x: Path, checkpoint: Path | None, opt_level: str, out: Path,
+                   runtime: str | None = None, matrix: Path | None = None) -> str:
+    """The command that localizes again what a bundle records (kept in divergence.json, shown in its README)."""
+    words = ["python", "-m", "harness.cli", "localize", "--model", str(Path(model).resolve()),
+             "--input", str(Path(x).resolve()), "--opt-level", opt_level, "--out", str(Path(out).resolve())]
+    if checkpoint is not None:
+        words += ["--checkpoint", str(Path(checkpoint).resolve())]
+    if runtime is not None:
+        words += ["--runtime", runtime]
+    if matrix is not None:  # its [tolerance] (and the runtime's venv)
+        words += ["--matrix", str(Path(matrix).resolve())]
+    return shlex.join(words)

@@ -1,0 +1,123 @@
+"""The runtime part of the report: what the runtime stage found, as report data (``runtimes`` and
+``artifacts`` of matrix.json), the deploy rule of the gate, and the grid and answer table the HTML shows.
+
+A deploy runtime ([gate] deploy) is one the release must work on: an artifact of the ``auto`` strategy it
+refuses or gets wrong fails the gate unless a [[runtime.expect]] accepts that outcome. Every other runtime
+and strategy is evidence only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.config.matrix import Matrix
+from harness.ground.names import ENGINES
+from harness.ground.records import RuntimeResult
+
+GATED_STRATEGY = "auto"  # what a user gets from convert-onnx by default
+
+
+def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(runtimes, artifacts): one entry per matrix runtime (``missing`` when it left no result file) and the
+    kept artifacts as the runtime stage described them."""
+    folder = Path(out_dir) / "runtimes"
+    artifacts_path = folder / "artifacts.json"
+    artifacts = json.loads(artifacts_path.read_text(encoding="utf-8")) if artifacts_path.is_file() else []
+    runtimes = []
+    for runtime in matrix.runtimes if matrix else ():
+        path = folder / f"{runtime.id}.json"
+        entry: dict[str, Any] = {"id": runtime.id, "onnxruntime": runtime.onnxruntime, "levels": list(runtime.levels),
+                                 "deploy": runtime.id in matrix.deploy, "source": str(path)}  # type: ignore[union-attr]
+        try:
+            result = RuntimeResult.read(path)
+        except FileNotFoundError:
+            runtimes.append({**entry, "state": "missing", "problem": f"no result file for runtime {runtime.id}",
+                             "outcomes": [], "environment": {}, "stages": {}, "output_tail": None})
+            continue
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            runtimes.append({**entry, "state": "unreadable", "problem": f"{path} is not a runtime result: {exc}",
+                             "outcomes": [], "environment": {}, "stages": {}, "output_tail": None})
+            continue
+        data = result.to_dict()
+        data["outcomes"] = [{**o.to_dict(), "accepted": o.accepted} for o in result.outcomes]
+        runtimes.append({**entry, "state": result.status, "problem": None, "outcomes": data["outcomes"],
+                         "environment": result.environment, "stages": result.stages,
+                         "output_tail": result.output_tail})
+    return runtimes, artifacts
+
+
+def deploy_verdict(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(failures, problems) of the deploy runtimes: what the release must work on."""
+    failures: list[str] = []
+    problems: list[str] = []
+    for runtime in doc.get("runtimes") or []:
+        if not runtime["deploy"]:
+            continue
+        if runtime["state"] in ("missing", "unreadable", "error", "interrupted"):
+            why = runtime.get("problem") or runtime.get("output_tail") or runtime["state"]
+            problems.append(f"ERROR runtime {runtime['id']}: {why}")
+            continue
+        if runtime["state"] in ("crash", "timeout"):
+            failures.append(f"{runtime['state'].upper()} runtime {runtime['id']}: the runner did not finish")
+        gated = [o for o in runtime["outcomes"] if o["artifact"].split("/")[1] == GATED_STRATEGY]
+        if not gated and runtime["state"] == "complete":
+            problems.append(f"ERROR runtime {runtime['id']}: no {GATED_STRATEGY} artifact was run: no deploy evidence")
+        for o in gated:
+            if not o["accepted"]:
+                why = (o.get("error") or "").strip().splitlines()[-1:] or [o["status"]]
+                failures.append(f"DEPLOY {runtime['id']} {o['artifact']} at {o['level']} ({o['engine']}): "
+                                f"{o['status']}: {why[0][:300]}")
+    return failures, problems
+
+
+def deploy_line(doc: dict[str, Any]) -> str:
+    """The deploy runtimes and their outcomes on auto artifacts, for the verdict line."""
+    parts = []
+    for runtime in doc.get("runtimes") or []:
+        if runtime["deploy"]:
+            gated = [o for o in runtime["outcomes"] if o["artifact"].split("/")[1] == GATED_STRATEGY]
+            good = sum(1 for o in gated if o["accepted"])
+            parts.append(f"{runtime['id']} {good}/{len(gated)} auto outcomes as wanted")
+    return "; deploy " + ", ".join(parts) if parts else ""
+
+
+def grid(doc: dict[str, Any]) -> dict[str, Any]:
+    """Rows the artifacts (with opset and IR), columns the runtimes; each slot the outcome per level and
+    engine, and the latency at level "all"."""
+    described = {a["key"]: a for a in doc.get("artifacts") or []}
+    runtimes = doc.get("runtimes") or []
+    index = {(r["id"], o["artifact"], o["level"], o["engine"]): o for r in runtimes for o in r["outcomes"]}
+    keys = sorted({o["artifact"] for r in runtimes for o in r["outcomes"]} | set(described))
+    rows = []
+    for key in keys:
+        slots = []
+        for runtime in runtimes:
+            levels = [{"level": level, **{e: index.get((runtime["id"], key, level, e)) for e in ENGINES}}
+                      for level in runtime["levels"]]
+            timed = index.get((runtime["id"], key, "all", "python"))
+            slots.append({"runtime": runtime, "levels": levels, "latency": (timed or {}).get("latency") or {}})
+        rows.append({"key": key, "artifact": described.get(key, {}), "slots": slots})
+    return {"runtimes": runtimes, "rows": rows, "findings": findings(runtimes)}
+
+
+def findings(runtimes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every outcome that loaded but did not agree (fail, error, crash), with its message, figures and the
+    localizer's first divergence: what the grid's colours alone cannot say."""
+    return [{"runtime": r["id"], **o} for r in runtimes for o in r["outcomes"]
+            if o["status"] in ("fail", "error", "crash")]
+
+
+def answers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """For each runtime: the (cell, strategy) artifacts that load and agree everywhere, and those it refuses."""
+    table = []
+    for runtime in doc.get("runtimes") or []:
+        by_artifact: dict[str, list[dict[str, Any]]] = {}
+        for o in runtime["outcomes"]:
+            by_artifact.setdefault(o["artifact"], []).append(o)
+        good = sorted(k for k, os in by_artifact.items() if all(o["status"] == "pass" for o in os))
+        refused = sorted(k for k, os in by_artifact.items() if any(o["status"] == "incompatible" for o in os))
+        wrong = sorted(k for k, os in by_artifact.items() if k not in good and k not in refused)
+        table.append({"runtime": runtime, "good": good, "refused": refused, "other": wrong})
+    return table
