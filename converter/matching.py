@@ -28,12 +28,6 @@ WILDCARD = "<*>"
 content_of = split_content  # content_of(line, header_fields) -> str | None, the engine's header cut
 
 
-def literal_length(template: str) -> int:
-    """Specificity of a template: characters that are not part of a wildcard."""
-    normal = normalise_ws(template)
-    return len(normal) - len(WILDCARD) * normal.count(WILDCARD)
-
-
 def segments_match(segments: list[str], text: str) -> bool:
     """Does ``text`` (normalised) match the template whose literal segments are ``segments``?"""
     if len(segments) == 1:

@@ -6,7 +6,8 @@ import pytest
 
 from converter.errors import AlogError
 from converter.logformats import HEADER_FIELDS
-from converter.matching import TemplateMatcher, content_of, literal_length, template_matches
+from converter.matching import TemplateMatcher, content_of, template_matches
+from text_metrics import literal_length
 from converter.parsing import parse_log, read_parsed
 from converter.vocab import build_training_vocab
 

@@ -12,7 +12,8 @@ import pytest
 from converter.errors import AlogError
 from converter.logformats import HEADER_FIELDS, detect_format, read_header, split_content
 from converter.matching import template_matches
-from converter.parsing import grouping_accuracy, load_miner_config, parse_log, read_parsed
+from converter.parsing import load_miner_config, parse_log, read_parsed
+from text_metrics import grouping_accuracy
 
 # Measured with the shipped drain3.ini: HDFS 0.9975, BGL 0.9710, OpenSSH 0.7875 (OpenSSH's
 # ground truth splits "Received disconnect" messages more finely than any single similarity

@@ -11,6 +11,7 @@ Without --artifacts, the trained models come from the repository's test fixtures
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,7 @@ def parity_run_of(config) -> ParityRun:
 
 
 @pytest.fixture(scope="session")
-def parity_run(request) -> ParityRun:
+def parity_run(request) -> Iterator[ParityRun]:
     run = parity_run_of(request.config)
     previous = torch.get_num_threads()
     torch.set_num_threads(TORCH_THREADS)
@@ -295,10 +296,11 @@ def random_subjects(tmp_path_factory, parity_run):
     def make(kind: str, shape_id: str, strategy: str) -> Subject:
         key = (kind, shape_id, strategy)
         if key not in cache:
-            config = (RANDOM_DEEPLOG if kind == "deeplog" else RANDOM_MSCRED)[shape_id]
-            seed = sorted(RANDOM_DEEPLOG if kind == "deeplog" else RANDOM_MSCRED).index(shape_id) + 11
+            shapes: dict[str, Any] = RANDOM_DEEPLOG if kind == "deeplog" else RANDOM_MSCRED
+            config = shapes[shape_id]
+            seed = sorted(shapes).index(shape_id) + 11
             torch.manual_seed(seed)
-            model = (DeepLog if kind == "deeplog" else MSCRED)(config).eval()
+            model = (DeepLog(config) if kind == "deeplog" else MSCRED(config)).eval()
             spec = spec_for(model)
             folder = root / f"{kind}-{shape_id}"
             ckpt = folder / f"{kind}.pth"
@@ -340,6 +342,8 @@ class TrainedArtifacts:
         chosen = self.sets[case[0]]
         if chosen.replay_log is not None:
             return chosen.replay_log
+        if chosen.deeplog_checkpoint is None:
+            raise AlogError(f"{chosen.root}: no replay.log and no DeepLog checkpoint to tell its log format")
         _, payload = checkpoint.load(chosen.deeplog_checkpoint, "deeplog")
         fmt = payload.get("extra", {}).get("log_format", "raw")
         if self.loghub is None or fmt not in LOG_SAMPLES or not (self.loghub / LOG_SAMPLES[fmt]).is_file():

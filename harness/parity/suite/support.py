@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -112,9 +113,14 @@ def signature_inputs(draw, config: MSCREDConfig, max_batch: int) -> np.ndarray:
 # ---------------------------------------------------------------- property runners (the one code path)
 
 
+def model_config(subject: Subject) -> Any:
+    """The subject's model config (DeepLogConfig or MSCREDConfig): an attribute torch's Module types as a tensor."""
+    return getattr(subject.model, "config")  # noqa: B009 - typed Any on purpose
+
+
 def run_deeplog_numeric(subject: Subject, ctx: ParityContext, max_seq: int, export_seq: int, examples: int) -> None:
     @parity_settings(examples, ctx.test)
-    @given(x=deeplog_inputs(subject.model.config.vocab_size, max_seq, export_seq))
+    @given(x=deeplog_inputs(model_config(subject).vocab_size, max_seq, export_seq))
     def deeplog_parity_example(x):
         check_parity(subject, x, ctx)
 
@@ -124,7 +130,7 @@ def run_deeplog_numeric(subject: Subject, ctx: ParityContext, max_seq: int, expo
 def run_deeplog_topg(subject: Subject, ctx: ParityContext, g: int, max_seq: int, export_seq: int,
                      examples: int) -> None:
     @parity_settings(examples, ctx.test)
-    @given(x=deeplog_inputs(subject.model.config.vocab_size, max_seq, export_seq))
+    @given(x=deeplog_inputs(model_config(subject).vocab_size, max_seq, export_seq))
     def deeplog_topg_parity_example(x):
         check_topg(subject, x, g, ctx)
 
@@ -133,7 +139,7 @@ def run_deeplog_topg(subject: Subject, ctx: ParityContext, g: int, max_seq: int,
 
 def run_mscred_numeric(subject: Subject, ctx: ParityContext, max_batch: int, examples: int) -> None:
     @parity_settings(examples, ctx.test)
-    @given(x=signature_inputs(subject.model.config, max_batch))
+    @given(x=signature_inputs(model_config(subject), max_batch))
     def mscred_parity_example(x):
         check_parity(subject, x, ctx)
 

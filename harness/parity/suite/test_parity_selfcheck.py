@@ -59,6 +59,7 @@ def test_parity_check_fails_on_perturbed_artifact(random_subjects, parity_ctx, t
 
     message = str(failure.value)
     bundle = failure.value.bundle
+    assert bundle is not None
     assert edited == "head.bias"
     assert "output 'logits'" in message
     assert "shape [1, 30]" in message and "sequences[1, 1]" in message  # shrunk to the smallest input
@@ -99,7 +100,8 @@ def test_parity_counts_a_single_outlier_among_thousands(tmp_path, parity_ctx, pa
     with pytest.raises(ParityFailure) as failure:
         check_parity(subject, x, strict)
     assert "1 of 3000 elements outside" in str(failure.value) and "worst at [0, 1234]" in str(failure.value)
-    assert failure.value.comparison.outliers == 1
+    comparison = failure.value.comparison
+    assert comparison is not None and comparison.outliers == 1
 
     # A policy that accepts a tiny share of outliers passes, and still counts the one it accepted.
     lenient = ParityContext(parity_run.sessions, Tolerance(max_outlier_fraction=1e-3), tmp_path / "repro",
@@ -157,6 +159,7 @@ def test_parity_verdicts_flip_on_perturbed_artifact(random_subjects, parity_ctx,
     assert "vs ONNX Runtime anomaly (not_in_top_g" in message and "first at line" in message
     assert f"repro bundle: {failure.value.bundle}" in message
     bundle = failure.value.bundle
+    assert bundle is not None
     assert np.load(bundle / "input.npy").shape == (1, seq_len)
     assert json.loads((bundle / "bundle.json").read_text())["details"]["torch"]["template"] == 0
     assert replay_bundle(bundle)[0] is True  # the bundle's window still splits the two runtimes
