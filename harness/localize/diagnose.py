@@ -98,6 +98,11 @@ def localize(model_path: Path, x: Any, checkpoint: Path | None = None, kind: str
             at_level = disabled if opt_level == "disabled" else values.ort_values(marked, x, opt_level)
         report["optimizer"] = {"compared": f"ONNX Runtime at {opt_level} vs disabled",
                                **first_node_divergence(nodes, at_level, disabled, tolerance, skip)}
+        if level_values is None and opt_level != "disabled":  # this runtime made the level's values
+            # On the model as it is: marking every value as an output stops the fusions that change numbers.
+            blamed = transformers_to_blame(model_path, proto, x, opt_level, tolerance)
+            if blamed.get("diverges") or report["optimizer"].get("node"):
+                report["optimizer"]["transformers"] = blamed
         try:
             reference = values.reference_values(marked, x)
             report["kernel"] = {"compared": "ONNX Runtime disabled vs onnx.reference",
@@ -109,6 +114,25 @@ def localize(model_path: Path, x: Any, checkpoint: Path | None = None, kind: str
         report["exporter"] = exporter_divergence(checkpoint, kind, x, nodes, disabled, tolerance)
     report["verdict"], report["lines"] = summarize(report)
     return report
+
+
+def transformers_to_blame(model_path: Path, proto: Any, x: Any, opt_level: str,
+                          tolerance: Tolerance) -> dict[str, Any]:
+    """The graph transformer(s) whose removal makes ``opt_level`` agree with disabled (``optimizers``)."""
+    from harness.localize.optimizers import find_culprit_optimizers
+
+    initializers = {i.name for i in proto.graph.initializer}
+    data_input = next(i.name for i in proto.graph.input if i.name not in initializers)
+    try:
+        found = find_culprit_optimizers(model_path, {data_input: x}, opt_level, atol=tolerance.atol,
+                                        rtol=tolerance.rtol)
+    except Exception as exc:  # noqa: BLE001 - naming the transformer is extra: its failure is said, the rest stays
+        return {"named": [], "unavailable": describe(exc)}
+    return {"named": list(found.culprits), "diverges": found.diverges, "explained": found.explained,
+            "error_as_is": found.error_as_is,
+            "error_disabled": found.error_disabled, "sessions": found.sessions,
+            "candidates_source": found.candidates_source, "onnxruntime": found.onnxruntime_version,
+            "summary": found.summary()}
 
 
 def _agree_text(inputs: list[dict[str, Any]]) -> str:
@@ -123,12 +147,24 @@ def _agree_text(inputs: list[dict[str, Any]]) -> str:
 
 def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
     """(verdict, readable lines): the first divergence found, optimizer before kernel before exporter."""
+    blamed = (report.get("optimizer") or {}).get("transformers") or {}
+    if not (report.get("optimizer") or {}).get("node") and blamed.get("named"):
+        return "optimizer", [f"every node agrees when each value is marked as an output, but the model's outputs at "
+                             f"{report['opt_level']} differ from disabled; the optimizer that changed the numbers: "
+                             f"{', '.join(blamed['named'])} (disabled_optimizers: {blamed['summary']})"]
     for key, what in (("optimizer", "runtime/optimizer divergence"), ("kernel", "runtime kernel divergence")):
         first = report.get(key) or {}
         if first.get("node"):
             worst = max(o["max_abs_error"] for o in first["outputs"])
-            return key, [f"first divergence: {first['node']} ({first['op_type']}), max abs {worst:.1g}; "
-                         f"{_agree_text(first['inputs'])} [{what}: {first['compared']}]"]
+            lines = [f"first divergence: {first['node']} ({first['op_type']}), max abs {worst:.1g}; "
+                     f"{_agree_text(first['inputs'])} [{what}: {first['compared']}]"]
+            blamed = first.get("transformers") or {}
+            if blamed.get("named"):
+                lines.append(f"the optimizer that changed the numbers: {', '.join(blamed['named'])} "
+                             f"(disabled_optimizers: {blamed['summary']})")
+            elif blamed:
+                lines.append(f"no optimizer named: {blamed.get('summary') or blamed.get('unavailable')}")
+            return key, lines
     exporter = report.get("exporter") or {}
     module = exporter.get("module")
     if module:

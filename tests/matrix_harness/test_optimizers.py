@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from harness.optimizers import (
+from harness.localize.optimizers import (
     applied_transformers,
     find_culprit_optimizers,
     level_name,
@@ -143,3 +143,20 @@ def test_level_names_in_either_spelling() -> None:
     assert level_name(ort.GraphOptimizationLevel.ORT_ENABLE_BASIC) == "basic"
     with pytest.raises(ValueError, match="not an optimization level"):
         level_name("disabled")
+
+
+def test_the_localizer_names_the_optimizer_of_an_optimizer_divergence(tmp_path) -> None:
+    """alog-matrix localize's report: the first diverging node, and the transformer whose removal fixes it."""
+    from converter.compare import Tolerance
+    from harness.localize.diagnose import localize
+
+    model, feeds = _conv_bn()
+    path = tmp_path / "conv_bn.onnx"
+    path.write_bytes(model)
+
+    report = localize(path, feeds["x"], opt_level="basic", tolerance=Tolerance(atol=0.0, rtol=0.0))
+
+    assert report["verdict"] == "optimizer"
+    blamed = report["optimizer"]["transformers"]
+    assert blamed["named"] == ["ConvBNFusion"] and blamed["explained"] and blamed["error_disabled"] == 0.0
+    assert any("the optimizer that changed the numbers: ConvBNFusion" in line for line in report["lines"])
