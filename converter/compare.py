@@ -13,25 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from converter.tolerance import DEFAULT_TOLERANCE, Tolerance
 
-@dataclass(frozen=True)
-class Tolerance:
-    atol: float = 1e-5
-    rtol: float = 1e-4
-    max_outlier_fraction: float = 0.0
-
-    @classmethod
-    def from_mapping(cls, data: dict[str, Any] | None) -> Tolerance:
-        data = data or {}
-        known = {k: float(data[k]) for k in ("atol", "rtol", "max_outlier_fraction") if k in data}
-        return cls(**known)
-
-    @property
-    def rel_floor(self) -> float:
-        return self.atol / self.rtol if self.rtol > 0 else 1.0
+__all__ = ["DEFAULT_TOLERANCE", "Comparison", "Tolerance", "compare", "quantile_999"]
 
 
-DEFAULT_TOLERANCE = Tolerance()
 
 
 @dataclass

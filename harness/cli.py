@@ -21,10 +21,12 @@ COMMANDS = {
     "gate": ("harness.report.gate", "turn reports/matrix.json into a verdict and an exit code"),
     "gha-matrix": ("harness.run.fanout", "print the cells as a GitHub Actions matrix"),
     "localize": ("harness.localize.command", "name the first node where an artifact's numbers go wrong"),
+    "init": ("harness.config.starter", "write a starter gate.toml here (and with --github, the CI workflow)"),
+    "engine": ("harness.runtimes.engine_cli", "build the C engine into the state folder and print its path"),
 }
 
 
-def build_parser(chosen: str | None) -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand is listed; only ``chosen``'s module is imported to declare its options."""
     parser = argparse.ArgumentParser(prog="alog-matrix", description="the release matrix of alog-detect: "
                                      "cells, runtimes, report and gate")

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.checks.registry import Outcome, check
+from converter.errors import AlogError
+from harness.checks.registry import NoEvidence, Outcome, check
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext
@@ -65,7 +66,10 @@ def cengine(ctx: ModelContext) -> Outcome:
         return Outcome(False, error="no artifact: neither auto nor legacy produced one")
     strategy, path = found
     started = time.perf_counter()
-    binary = ctx.cell.once("engine", "cengine", engine.engine_for_cell)
+    try:
+        binary = ctx.cell.once("engine", "cengine", engine.engine_for_cell)
+    except AlogError as exc:  # no compiler, no headers, no sources: no engine evidence, never a pass
+        raise NoEvidence(f"the C engine is not available here: {exc}") from None
     ort_lib = engine.default_ort_lib()
     session = ort_session(path)
     comparisons = []

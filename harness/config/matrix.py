@@ -19,15 +19,16 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from converter.artifacts import EXPORT_STRATEGIES, OPT_LEVELS
-from converter.compare import Tolerance
 from converter.errors import AlogError
 from converter.logformats import FORMATS
+from converter.tolerance import Tolerance
 from harness.config import schema as s
 from harness.config.policy import Policy
 from harness.ground.names import CHECK_NAMES, ENGINES, MODELS
 from harness.ground.paths import ROOT
 
-DEFAULT_MATRIX = ROOT / "matrix.toml"
+DEFAULT_MATRIX = ROOT / "matrix.toml"  # the checkout's own matrix (its tests and benchmarks)
+MATRIX_NAMES = ("gate.toml", "matrix.toml")  # what `alog-matrix` looks for in the current folder
 DEFAULTS = {"python": "3.11", "models": MODELS, "strategies": ("legacy", "dynamo", "auto"), "timeout_s": 900}
 _PIN = s.text(pattern=s.re.compile(r"[A-Za-z0-9<>=!~.,*+ -]+"), hint=": a version (1.26.4) or a specifier (<2.3)")
 
@@ -211,8 +212,19 @@ SCHEMA = {
 }
 
 
-def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
-    path = Path(path)
+def find_matrix(folder: Path | None = None) -> Path:
+    """The matrix file a command runs when none is named: gate.toml, else matrix.toml, in ``folder``."""
+    folder = Path.cwd() if folder is None else folder
+    for name in MATRIX_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    raise AlogError(f"no {' or '.join(MATRIX_NAMES)} in {folder}: name one with --matrix, or write a starter "
+                    "with `alog-matrix init`")
+
+
+def load_matrix(path: str | Path | None = DEFAULT_MATRIX) -> Matrix:
+    """matrix.toml (``None``: the one of the current folder, see ``find_matrix``), validated whole."""
+    path = find_matrix() if path is None else Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -1,10 +1,11 @@
-"""Build (or reuse) one cell's virtual environment with uv.
+"""Build (or reuse) one cell's or runtime's virtual environment with uv.
 
-A cell's venv lives in ``.nox/cells/<cell id>`` and holds the cell's torch, its companion pins and
-the project's dependencies (with the ``test`` extra). The project itself is not installed: a
-``.pth`` file puts this checkout on the path, so the cell imports exactly the converter, harness and
-tests being gated, with no build step. uv hard-links wheels from its cache, so a rebuild of a known
-cell takes seconds; a venv whose stamp matches the cell's spec is reused as it is.
+A cell's venv lives in ``<state>/cells/<cell id>`` and holds the cell's torch, its companion pins and
+alog-detect itself with its ``test`` extra, installed from one wheel of the code the orchestrator runs
+(``harness.envs.wheel``): never a path into a source tree. A runtime's venv holds onnxruntime, numpy and
+the same wheel without its dependencies (no torch). uv hard-links wheels from its cache, so a rebuild of a
+known cell takes seconds; a venv whose stamp matches its spec is reused as it is, and a code change only
+reinstalls the one wheel.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from pathlib import Path
 from converter.errors import AlogError
 from harness.config.matrix import Cell, Runtime
 from harness.envs.findlinks import pip_find_links
-from harness.ground.paths import ROOT
+from harness.envs.wheel import DISTRIBUTION, ProjectWheel, build_wheel
+from harness.ground.paths import CHECKOUT_STATE
 
-CELLS_ENV_DIR = ROOT / ".nox" / "cells"
-RUNTIMES_ENV_DIR = ROOT / ".nox" / "runtimes"
+CELLS_ENV_DIR = CHECKOUT_STATE.cell_envs
+RUNTIMES_ENV_DIR = CHECKOUT_STATE.runtime_envs
 STAMP = ".alog-cell.json"
-PTH_NAME = "alog_checkout.pth"
 
 # A venv spec: a matrix cell (torch and the project's dependencies with its test extra) or a runtime
 # (onnxruntime and numpy only). Each says what it installs, what must import, and which version is pinned.
@@ -96,16 +97,21 @@ def require_installable(cells: tuple[VenvSpec, ...], root: Path = CELLS_ENV_DIR)
                             f"{cell.python}: {why}")
 
 
-def spec_fingerprint(cell: VenvSpec) -> str:
-    """Everything that decides a venv's content; a change rebuilds it."""
-    pyproject = (ROOT / "pyproject.toml").read_bytes() if cell.project_extras is not None else b""
+def project_wheel(root: Path) -> ProjectWheel:
+    """The wheel of alog-detect the venvs under ``root`` install, kept in the state folder beside them."""
+    return build_wheel(root.parent / "wheels")
+
+
+def spec_fingerprint(cell: VenvSpec, wheel: ProjectWheel | None = None) -> str:
+    """Everything that decides a venv's packages; a change rebuilds it. The project's code is not in it: a
+    new wheel of the same dependencies is reinstalled alone."""
     payload = json.dumps(
         {
             "python": cell.python,
             "requirements": cell.requirements(),
             "find_links": cell.find_links,
             "extras": cell.project_extras,
-            "pyproject": hashlib.sha256(pyproject).hexdigest(),
+            "dependencies": wheel.requires if wheel is not None and cell.project_extras is not None else None,
         },
         sort_keys=True,
     )
@@ -116,12 +122,17 @@ def env_path(cell: VenvSpec, root: Path = CELLS_ENV_DIR) -> Path:
     return root / cell.id
 
 
-def is_current(cell: VenvSpec, root: Path = CELLS_ENV_DIR) -> bool:
-    stamp = env_path(cell, root) / STAMP
+def _stamp(cell: VenvSpec, root: Path) -> dict:
     try:
-        return json.loads(stamp.read_text())["fingerprint"] == spec_fingerprint(cell)
-    except (OSError, ValueError, KeyError):
-        return False
+        return json.loads((env_path(cell, root) / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def is_current(cell: VenvSpec, root: Path = CELLS_ENV_DIR, wheel: ProjectWheel | None = None) -> bool:
+    """Its packages are the spec's (the project's own wheel may still need a reinstall)."""
+    wheel = wheel or project_wheel(root)
+    return _stamp(cell, root).get("fingerprint") == spec_fingerprint(cell, wheel)
 
 
 def ensure_env(
@@ -130,25 +141,33 @@ def ensure_env(
     log: Callable[[str], None] = lambda line: None,
     timeout_s: float = 1800,
 ) -> CellEnv:
-    """Return the cell's venv, building or updating it when its spec changed."""
+    """Return the cell's venv, building it when its spec changed, and with this code's wheel installed."""
     start = time.monotonic()
     path = env_path(cell, root)
-    if is_current(cell, root) and (path / "bin" / "python").exists():
+    wheel = project_wheel(root)
+    python = path / "bin" / "python"
+    stamp = _stamp(cell, root)
+    if is_current(cell, root, wheel) and python.exists():
+        if stamp.get("wheel") != wheel.digest:  # the code changed, its dependencies did not
+            _run([uv_executable(), "pip", "install", "--python", str(python), "--no-deps", "--reinstall-package",
+                  DISTRIBUTION, str(wheel.path)], uv_environment(cell), log, timeout_s)
+            (path / STAMP).write_text(json.dumps({**stamp, "wheel": wheel.digest}, indent=2))
         return CellEnv(cell.id, path, reused=True, seconds=time.monotonic() - start)
 
     uv = uv_executable()
     env = uv_environment(cell)
-    (path / STAMP).unlink(missing_ok=True)  # an interrupted build must not look finished
-    if not (path / "bin" / "python").exists():
-        _run([uv, "venv", "--quiet", "--python", cell.python, str(path)], env, log, timeout_s)
-    project = [] if cell.project_extras is None else [
-        "-r", str(ROOT / "pyproject.toml"), *(f"--extra={e}" for e in cell.project_extras)]
-    _run([uv, "pip", "install", "--python", str(path / "bin" / "python"), *project, *cell.requirements()],
-         env, log, timeout_s)
+    shutil.rmtree(path, ignore_errors=True)  # a changed spec starts from an empty venv: nothing stale is kept
+    _run([uv, "venv", "--quiet", "--python", cell.python, str(path)], env, log, timeout_s)
+    if cell.project_extras is None:  # a runtime: the harness's code only, no torch
+        _run([uv, "pip", "install", "--python", str(python), *cell.requirements()], env, log, timeout_s)
+        _run([uv, "pip", "install", "--python", str(python), "--no-deps", str(wheel.path)], env, log, timeout_s)
+    else:
+        project = f"{wheel.path}[{','.join(cell.project_extras)}]"
+        _run([uv, "pip", "install", "--python", str(python), project, *cell.requirements()], env, log, timeout_s)
     cell_env = CellEnv(cell.id, path)
-    (cell_env.site_packages() / PTH_NAME).write_text(str(ROOT) + "\n", encoding="utf-8")
     versions = verify_env(cell, cell_env)
-    stamp = {"fingerprint": spec_fingerprint(cell), "requirements": cell.requirements(), "versions": versions}
+    stamp = {"fingerprint": spec_fingerprint(cell, wheel), "wheel": wheel.digest, "requirements": cell.requirements(),
+             "versions": versions}
     (path / STAMP).write_text(json.dumps(stamp, indent=2))
     return CellEnv(cell.id, path, reused=False, seconds=time.monotonic() - start)
 

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default=None, help="run ONNX Runtime in this [[runtime]]'s venv (matrix.toml)")
     parser.add_argument("--matrix", type=Path, default=None, help="matrix.toml (for --runtime and the tolerance)")
     parser.add_argument("--out", type=Path, default=None, help="write divergence.json and .txt into this folder")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="the state folder holding --runtime's venv (default: .alog-matrix beside the matrix)")
 
 
 def _read_input(model_path: Path, input_path: Path):
@@ -55,15 +57,22 @@ def _read_input(model_path: Path, input_path: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.config.matrix import DEFAULT_MATRIX, load_matrix
+    from converter.compare import Tolerance
+    from harness.config.matrix import MATRIX_NAMES, load_matrix
+    from harness.ground.paths import state_for
     from harness.localize.diagnose import localize, write
     from harness.localize.remote import values_in_runtime
 
-    matrix = load_matrix(args.matrix or DEFAULT_MATRIX)
+    # The matrix gives the tolerance (and --runtime's venv): --matrix, else the current folder's, if any.
+    found = [Path(name) for name in MATRIX_NAMES if Path(name).is_file()]
+    matrix = load_matrix(args.matrix) if args.matrix or args.runtime or found else None
     x = _read_input(args.model, args.input)
-    level_values = values_in_runtime(matrix, args.runtime, args.model, x, args.opt_level) if args.runtime else None
+    level_values = None
+    if args.runtime and matrix is not None:
+        env_root = state_for(matrix.path, args.state_dir).runtime_envs
+        level_values = values_in_runtime(matrix, args.runtime, args.model, x, args.opt_level, env_root)
     report = localize(args.model, x, args.checkpoint, opt_level=args.opt_level,
-                      tolerance=matrix.tolerance, level_values=level_values)
+                      tolerance=matrix.tolerance if matrix is not None else Tolerance(), level_values=level_values)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         write(report, args.out)

@@ -11,20 +11,20 @@ from typing import Any
 from converter.errors import AlogError
 from harness.config.matrix import Matrix
 from harness.envs import venvs as envs
-from harness.ground.paths import ROOT
 from harness.localize import graph, values
 
 
-def values_in_runtime(matrix: Matrix, runtime_id: str, model: Path, x: Any, opt_level: str) -> dict[str, Any]:
+def values_in_runtime(matrix: Matrix, runtime_id: str, model: Path, x: Any, opt_level: str,
+                      env_root: Path) -> dict[str, Any]:
     import numpy as np
 
-    venv = envs.ensure_env(matrix.runtime(runtime_id), envs.RUNTIMES_ENV_DIR)
+    venv = envs.ensure_env(matrix.runtime(runtime_id), env_root)
     with tempfile.TemporaryDirectory(prefix="localize-remote-") as tmp:
         marked, source, out = Path(tmp) / "marked.onnx", Path(tmp) / "x.npy", Path(tmp) / "values.npz"
         graph.mark_all(model, marked)
         np.save(source, x)
         done = subprocess.run([str(venv.python), "-m", "harness.localize", "--model", str(marked), "--input",
-                               str(source), "--opt-level", opt_level, "--out", str(out)], cwd=ROOT,
+                               str(source), "--opt-level", opt_level, "--out", str(out)], cwd=tmp,
                               capture_output=True, text=True, timeout=600, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.ground.paths import ROOT
 from harness.ground.protocol import PARENT_ENV, STAGE_PREFIX, RunInterrupted
 
 TAIL_LINES = 40
@@ -91,7 +90,8 @@ def run_child(cmd: list[str], env: dict[str, str], log_path: Path, timeout_s: fl
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**env, PARENT_ENV: str(os.getpid())}, cwd=ROOT, start_new_session=True)
+                                env={**env, PARENT_ENV: str(os.getpid())}, cwd=log_path.parent,
+                                start_new_session=True)
     try:
         return _follow(proc, log_path, started, timeout_s, on_stage)
     except BaseException:  # an interruption (or any error here): the child's whole group goes with it

@@ -15,7 +15,7 @@ from typing import Any
 
 from converter import atomic
 from converter.errors import AlogError
-from harness.config.matrix import DEFAULT_MATRIX, Matrix, load_matrix
+from harness.config.matrix import MATRIX_NAMES, Matrix, load_matrix
 from harness.config.policy import Policy
 from harness.golden.store import MANIFEST, Golden
 from harness.report import gate, render
@@ -110,7 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the cell result files are (default: reports/cells)")
     parser.add_argument("--matrix", type=Path, default=None,
                         help="matrix.toml: its cells, expectations and gate policy "
-                        "(default: the repository's matrix.toml when it exists)")
+                        "(default: gate.toml, else matrix.toml, of the current folder when it has one)")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
     parser.add_argument("--baseline", type=Path, default=None, help="a previous matrix.json to compare with")
     parser.add_argument("--merge", type=Path, default=None, metavar="DIR",
@@ -121,8 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     matrix_path = args.matrix
-    if matrix_path is None and DEFAULT_MATRIX.exists():
-        matrix_path = DEFAULT_MATRIX
+    if matrix_path is None:  # the current folder's matrix file, if it has one
+        matrix_path = next((Path(name) for name in MATRIX_NAMES if Path(name).is_file()), None)
     if args.merge is not None:
         merged = merge_cells(args.merge, args.cells_dir)
         print(f"alog-matrix report: merged {len(merged)} cell files from {args.merge} into {args.cells_dir}")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from converter import atomic
 from converter.errors import AlogError
-from harness.config.matrix import DEFAULT_MATRIX, Cell, Matrix, load_matrix
+from harness.config.matrix import Cell, Matrix, load_matrix
 from harness.ground.names import CHECK_NAMES
-from harness.ground.paths import ROOT
+from harness.ground.paths import state_for
 from harness.ground.protocol import PARENT_ENV, STAGE_PREFIX, inject_test_fault, now, partial_path
 from harness.ground.records import CellResult
 
@@ -115,10 +115,11 @@ def run_cell(cell: Cell, matrix: Matrix, out: Path, work: Path, golden: Path | N
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell", required=True, help="the cell id (from matrix.toml)")
-    parser.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix.toml (default: the repository's)")
+    parser.add_argument("--matrix", type=Path, default=None,
+                        help="the matrix file (default: gate.toml, else matrix.toml, in the current folder)")
     parser.add_argument("--out", type=Path, default=None, help="result JSON (default: reports/cells/<cell>.json)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder for logs, models and artifacts")
-    parser.add_argument("--golden", type=Path, default=ROOT / "reports" / "golden",
+    parser.add_argument("--golden", type=Path, default=None,
                         help="the run's golden data (default: reports/golden, as alog-matrix run makes it)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep every artifact the cell makes here, by strategy (default: reports/artifacts/<cell>)")
@@ -131,10 +132,11 @@ def run(args: argparse.Namespace) -> int:
     stop_group_on_term()
     matrix = load_matrix(args.matrix)
     cell = matrix.cell(args.cell)
-    out = args.out or ROOT / "reports" / "cells" / f"{cell.id}.json"
-    work = Path(args.work or ROOT / ".nox" / "work" / cell.id)
+    state = state_for(matrix.path)
+    out = args.out or state.reports / "cells" / f"{cell.id}.json"
+    work = Path(args.work or state.work / cell.id)
     with locks.hold(work, f"the work folder of cell {cell.id}", RUNNER_LOCK):
-        keep = args.keep or ROOT / "reports" / "artifacts" / cell.id
-        result = run_cell(cell, matrix, Path(out), work, golden=args.golden, keep=keep)
+        keep = args.keep or state.reports / "artifacts" / cell.id
+        result = run_cell(cell, matrix, Path(out), work, golden=args.golden or state.reports / "golden", keep=keep)
     print(f"cell {cell.id}: {result.counts_line()}", flush=True)
     return 0

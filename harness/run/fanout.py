@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import AlogError
-from harness.config.matrix import DEFAULT_MATRIX, Matrix, load_matrix
+from harness.config.matrix import Matrix, load_matrix
 
 
 def gha_matrix(matrix: Matrix, cells: list[str] | None = None) -> dict[str, Any]:
@@ -24,7 +24,8 @@ def gha_matrix(matrix: Matrix, cells: list[str] | None = None) -> dict[str, Any]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix.toml (default: the repository's)")
+    parser.add_argument("--matrix", type=Path, default=None,
+                        help="the matrix file (default: gate.toml, else matrix.toml, in the current folder)")
     parser.add_argument("--cells", nargs="+", default=None, metavar="ID", help="only these cells")
 
 

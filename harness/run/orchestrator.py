@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from converter.errors import AlogError, first_line
-from harness.config.matrix import DEFAULT_MATRIX, Cell, Matrix, load_matrix
+from harness.config.matrix import Cell, Matrix, load_matrix
 from harness.envs import disk
 from harness.envs import venvs as envs
 from harness.envs.bytecode import bytecode_env
-from harness.ground.paths import ROOT
+from harness.ground.paths import CHECKOUT_STATE, state_for
 from harness.ground.protocol import RunInterrupted
 from harness.ground.records import CellResult
 from harness.procs import locks
@@ -60,10 +60,12 @@ def default_jobs() -> int:
 
 @dataclass
 class RunOptions:
-    out_dir: Path = ROOT / "reports"
-    env_root: Path = envs.CELLS_ENV_DIR
-    runtime_env_root: Path = envs.RUNTIMES_ENV_DIR
-    work_root: Path = ROOT / ".nox" / "work"
+    out_dir: Path = CHECKOUT_STATE.reports
+    env_root: Path = CHECKOUT_STATE.cell_envs
+    runtime_env_root: Path = CHECKOUT_STATE.runtime_envs
+    work_root: Path = CHECKOUT_STATE.work
+    engine_root: Path = CHECKOUT_STATE.engine  # the C engine is built here, once per source digest
+    pycache: Path = CHECKOUT_STATE.pycache
     resume: bool = False
     jobs: int = 1  # cells at once
     stage: str = "all"  # all | golden | cells | runtimes: one part of the run, as separate CI jobs do it
@@ -151,7 +153,7 @@ def child_environment(python: Path, opts: RunOptions) -> dict[str, str]:
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
-    env.update(bytecode_env(env))  # torch's bytecode compiled once, not in every cell process
+    env.update(bytecode_env(env, opts.pycache))  # torch's bytecode compiled once, not in every cell process
     env.setdefault("OMP_NUM_THREADS", "1")  # see cell_runner._one_thread
     env.update(opts.child_env)
     return env
@@ -174,11 +176,11 @@ def build_engine_once(opts: RunOptions, progress: Progress) -> None:
     """``make -C cengine`` in this (host) environment, once; the cells get the binary's path."""
     if not opts.build_engine or ENGINE_ENV in opts.child_env:
         return
-    progress.message("building the C engine (make -C cengine)")
+    progress.message(f"building the C engine (make, in {opts.engine_root})")
     try:
         from harness.runtimes import engine as cengine
 
-        opts.child_env[ENGINE_ENV] = str(cengine.ensure_built())
+        opts.child_env[ENGINE_ENV] = str(cengine.ensure_built(build_root=opts.engine_root))
     except Exception as exc:  # noqa: BLE001 - the cells record it in their cengine check
         message = first_line(exc)
         progress.message(f"C engine build failed: {message}")
@@ -316,15 +318,20 @@ def parse_cell_ids(values: list[str] | None) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix.toml (default: the repository's)")
+    parser.add_argument("--matrix", type=Path, default=None,
+                        help="the matrix file (default: gate.toml, else matrix.toml, in the current folder)")
+    parser.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                        help="venvs, scratch, the built engine (default: .alog-matrix beside the matrix file; the "
+                        "checkout's own matrix.toml: .nox)")
     parser.add_argument("--cells", action="append", metavar="ID[,ID]", help="run only these cells")
     parser.add_argument("--resume", action="store_true", help="keep finished cell results and run only the rest")
     parser.add_argument("--jobs", type=_positive, default=None, metavar="N",
                         help="cells at once (default: the cores, as far as the available memory holds: "
                         f"{CELL_MEMORY_GB:g} GB a cell)")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports", help="report folder (cells under <out>/cells)")
-    parser.add_argument("--env-root", type=Path, default=envs.CELLS_ENV_DIR, help="where cell venvs live")
-    parser.add_argument("--work-root", type=Path, default=ROOT / ".nox" / "work", help="cells' scratch folders")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report folder, cells under <out>/cells (default: reports beside the matrix file)")
+    parser.add_argument("--env-root", type=Path, default=None, help="where cell venvs live (default: <state>/cells)")
+    parser.add_argument("--work-root", type=Path, default=None, help="cells' scratch folders (default: <state>/work)")
     parser.add_argument("--host", action="store_true",
                         help="run cells in this Python instead of building venvs (its torch must match the cell's)")
     parser.add_argument("--no-report", action="store_true", help="stop after the cell results (no report, no gate)")
@@ -340,7 +347,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix)
     cells = matrix.select(parse_cell_ids(args.cells))
-    opts = RunOptions(out_dir=args.out.resolve(), env_root=args.env_root.resolve(), work_root=args.work_root.resolve(),
+    state = state_for(matrix.path, args.state_dir, args.out)
+    opts = RunOptions(out_dir=state.reports, env_root=(args.env_root or state.cell_envs).resolve(),
+                      runtime_env_root=state.runtime_envs, work_root=(args.work_root or state.work).resolve(),
+                      engine_root=state.engine, pycache=state.pycache,
                       resume=args.resume, jobs=args.jobs or default_jobs(), stage=args.stage, host=args.host,
                       report=not args.no_report, model_dir=args.model_dir)
     return run_matrix(matrix, cells, opts)

@@ -7,8 +7,10 @@ Python's ``onnxruntime`` package, so it runs on exactly the ONNX Runtime this en
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -21,8 +23,10 @@ if TYPE_CHECKING:
 from converter.errors import AlogError
 from harness.ground.paths import ROOT
 
-CENGINE_DIR = ROOT / "cengine"
-BINARIES = {"all": CENGINE_DIR / "bin" / "inference_engine", "asan": CENGINE_DIR / "bin" / "inference_engine_asan"}
+CENGINE_DIR = ROOT / "cengine"  # the checkout's sources, built in place by `make -C cengine` and the tests
+TARGETS = {"all": "bin/inference_engine", "asan": "bin/inference_engine_asan"}
+BINARIES = {target: CENGINE_DIR / binary for target, binary in TARGETS.items()}
+SOURCE_FILES = ("Makefile", "fetch_deps.sh", "lsan.supp", "valgrind.supp")
 
 # The engine's documented exit codes (cengine/src/common.h).
 EXIT_USAGE, EXIT_INPUT, EXIT_RUNTIME, EXIT_OUTPUT = 2, 3, 4, 5
@@ -41,23 +45,72 @@ class EngineError(AlogError):
         self.stderr = stderr
 
 
-def ensure_built(target: str = "all") -> Path:
-    """Build the engine with ``make -C cengine`` when it is missing or stale; return the binary."""
-    if target not in BINARIES:
-        raise ValueError(f"unknown engine build {target!r}; choose from {sorted(BINARIES)}")
-    binary = BINARIES[target]
-    lock_dir = CENGINE_DIR / "bin"
+def source_digest(sources: Path) -> str:
+    """sha256 over the engine's sources (their names and bytes): a build is reused while it is unchanged."""
+    digest = hashlib.sha256()
+    for path in [sources / name for name in SOURCE_FILES] + sorted((sources / "src").glob("*.[ch]")):
+        digest.update(path.relative_to(sources).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _build_folder(build_root: Path) -> Path:
+    """A copy of the engine's sources in ``build_root/<digest>``, sharing one third_party/ per state folder
+    (the ONNX Runtime headers and cJSON are fetched once)."""
+    from harness.envs.wheel import engine_sources
+
+    sources = engine_sources()
+    folder = build_root / source_digest(sources)[:16]
+    if not (folder / "Makefile").is_file():
+        staging = build_root / f".{folder.name}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "src").mkdir(parents=True)
+        for name in SOURCE_FILES:
+            shutil.copy2(sources / name, staging / name)
+        for path in (sources / "src").glob("*.[ch]"):
+            shutil.copy2(path, staging / "src" / path.name)
+        (staging / "fetch_deps.sh").chmod(0o755)  # a wheel does not keep the executable bit
+        shared = build_root / "third_party"
+        if not shared.exists() and (sources / "third_party").is_dir():
+            shutil.copytree(sources / "third_party", shared)  # the checkout's fetched headers: no second fetch
+        shared.mkdir(parents=True, exist_ok=True)
+        (staging / "third_party").symlink_to(shared)
+        staging.rename(folder)
+    return folder
+
+
+def ensure_built(target: str = "all", build_root: Path | None = None) -> Path:
+    """Build the engine with make when it is missing or stale; return the binary. With ``build_root`` (a run's
+    state folder) the sources are built in ``build_root/<source digest>``, else in place in the checkout."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown engine build {target!r}; choose from {sorted(TARGETS)}")
+    if build_root is None:
+        folder = CENGINE_DIR
+        if not (folder / "Makefile").is_file():
+            raise EngineError("no C engine sources beside the harness: build it into a state folder "
+                              "(alog-matrix engine --build)")
+    else:
+        build_root.mkdir(parents=True, exist_ok=True)
+        with open(build_root / ".build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            folder = _build_folder(build_root)
+    binary = folder / TARGETS[target]
+    lock_dir = folder / "bin"
     lock_dir.mkdir(parents=True, exist_ok=True)
     # Several processes (test workers, matrix cells) may ask at once: one make at a time.
     with open(lock_dir / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         up_to_date = binary.exists() and subprocess.run(
-            ["make", "-q", "-C", str(CENGINE_DIR), target], capture_output=True, check=False).returncode == 0
+            ["make", "-q", "-C", str(folder), target], capture_output=True, check=False).returncode == 0
         if not up_to_date:
-            done = subprocess.run(["make", "-C", str(CENGINE_DIR), target], capture_output=True, text=True, check=False)
+            try:
+                done = subprocess.run(["make", "-C", str(folder), target], capture_output=True, text=True,
+                                      check=False)
+            except FileNotFoundError:
+                raise EngineError("building the C engine needs make and a C compiler; make is not installed") \
+                    from None
             if done.returncode != 0 or not binary.exists():
                 tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-                raise EngineError(f"building the C engine failed (make -C cengine {target}): {tail[0]}",
+                raise EngineError(f"building the C engine failed (make -C {folder} {target}): {tail[0]}",
                                   done.returncode, done.stderr)
     return binary
 

@@ -130,7 +130,7 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
     result = run_runtime(runtime, matrix, venv.python, child_env(venv.python), out_dir / "artifacts", out,
                          out.with_suffix(".log"), engine, lambda stage: None)
     result.stages["venv"] = round(venv.seconds, 3)
-    localize_failures(result, matrix, out_dir)
+    localize_failures(result, matrix, out_dir, env_root)
     result.write(out)
     statuses = count_statuses(o.status for o in result.outcomes)
     message(f"{name}: {result.status} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}) "
@@ -138,7 +138,7 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
     return result
 
 
-def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> None:
+def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path, env_root: Path) -> None:
     """The first failing case of each failing (artifact, level) in Python, localized with this runtime's own
     values; divergence.json and the case's input land in runtimes/repro/<runtime>/<cell>-<strategy>-<model>-<level>."""
     import numpy as np
@@ -163,7 +163,7 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path) -> N
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "input.npy", x)
         try:
-            values = values_in_runtime(matrix, result.runtime_id, artifact.onnx, x, outcome.level)
+            values = values_in_runtime(matrix, result.runtime_id, artifact.onnx, x, outcome.level, env_root)
             report = localize(artifact.onnx, x, golden.checkpoint(model), model, outcome.level,
                               matrix.tolerance, level_values=values)
             report["command"] = localize_command(artifact.onnx, folder / "input.npy", golden.checkpoint(model),

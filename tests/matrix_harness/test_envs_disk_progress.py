@@ -69,15 +69,28 @@ def test_build_then_reuse_a_cpu_torch_cell(tmp_path, host_torch):
     version = subprocess.run([str(built.python), "-c", "import torch, harness; print(torch.__version__, harness.__file__)"],
                              capture_output=True, text=True, check=True).stdout.split()
     assert version[0] == f"{local.torch}+cpu"  # the local CPU-only wheel, not the registry's CUDA one
-    assert version[1] == str(envs.ROOT / "harness" / "__init__.py")  # this checkout, no build step
+    # alog-detect installed from one wheel of this code into the venv, never a path into the checkout
+    assert version[1] == str(built.site_packages() / "harness" / "__init__.py")
     library = subprocess.run([str(built.python), "-c", "from harness.runtimes.engine import default_ort_lib; "
                               "print(default_ort_lib().name)"], capture_output=True, text=True, check=True).stdout
     assert library.startswith("libonnxruntime.so.")  # the library the C engine runs against in this cell
     again = envs.ensure_env(local, root)
     assert again.reused and again.path == built.path
 
+    # A second state folder on this machine: uv's cache holds every wheel the cell needs, so its venv costs
+    # hard links, not the wheels again; with an empty cache the same cell asks for the cold figure.
+    matrix = load_matrix(DEFAULT_MATRIX)
+    warm = disk.estimate((local,), matrix, tmp_path / "second-state" / "cells")
+    assert warm.to_build == (local.id,)
+    assert warm.need_gb == round(disk.LINKED_CELL_GB + matrix.disk["margin_gb"], 1)
+    with pytest.MonkeyPatch.context() as cold_cache:
+        cold_cache.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+        cold = disk.estimate((local,), matrix, tmp_path / "third-state" / "cells")
+    assert cold.need_gb == round(matrix.disk["cpu_cell_gb"] + matrix.disk["margin_gb"], 1)
 
-def test_disk_check_counts_only_cells_to_build(tmp_path):
+
+def test_disk_check_counts_only_cells_to_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))  # a cold cache: the wheels' full size
     matrix = load_matrix(write_matrix(tmp_path / "m.toml", """
         [disk]
         cuda_cell_gb = 5.0
@@ -100,7 +113,8 @@ def test_disk_check_counts_only_cells_to_build(tmp_path):
     assert disk.estimate((), matrix, tmp_path / "envs").need_gb == 0
 
 
-def test_disk_check_stops_with_one_line_when_short(tmp_path):
+def test_disk_check_stops_with_one_line_when_short(tmp_path, monkeypatch):
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
     matrix = load_matrix(write_matrix(tmp_path / "m.toml", """
         [disk]
         cuda_cell_gb = 1000000.0

@@ -62,8 +62,20 @@ def test_actionlint_finds_nothing_in_the_workflow_and_does_find_a_broken_one(tmp
     assert found.returncode == 1 and '"gold"' in found.stdout and "containr" in found.stdout, found.stdout
 
 
+def test_the_workflow_alog_matrix_init_writes_for_a_team_is_clean_under_actionlint(tmp_path):
+    written = subprocess.run([sys.executable, "-m", "harness.cli", "init", "--github"], cwd=tmp_path,
+                             capture_output=True, text=True, check=False)
+    assert written.returncode == 0, written.stderr
+    workflow = tmp_path / ".github" / "workflows" / "alog-matrix.yml"
+    clean = _actionlint(workflow)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    text = workflow.read_text(encoding="utf-8")
+    assert "--matrix gate.toml" in text and "--stage runtimes" in text and "${{ matrix.cell }}" in text
+
+
 def test_the_planning_step_lists_the_repository_matrix():
-    line = re.search(r'echo "cells=\$\((python -m harness\.fanout[^)]*)\)"', WORKFLOW.read_text(encoding="utf-8")).group(1)
+    line = re.search(r'echo "cells=\$\((python -m harness\.cli gha-matrix[^)]*)\)"',
+                     WORKFLOW.read_text(encoding="utf-8")).group(1)
     proc = subprocess.run([sys.executable, *shlex.split(line)[1:]], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     cells = json.loads(proc.stdout)["include"]
