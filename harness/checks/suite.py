@@ -75,14 +75,14 @@ def _environment(**values: str):
                 os.environ[name] = value
 
 
-def run_pytest(args: list[str], plugins: list[object], **environment: str) -> tuple[int, str]:
+def run_pytest(args: list[str], plugins: tuple[object, ...] = (), **environment: str) -> tuple[int, str]:
     """pytest in this process: (exit code, everything it printed). Its terminal output goes to a buffer,
     as a subprocess's captured output did; the environment values hold for the run only."""
     import pytest
 
     printed = io.StringIO()
     with _environment(**environment), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        code = pytest.main(args, plugins=plugins)
+        code = pytest.main(args, plugins=list(plugins))
     return int(code), printed.getvalue()
 
 
@@ -101,7 +101,7 @@ def run_suite(ctx: CellContext) -> SuiteRun:
     tol = ctx.tolerance
     settings = plugin.SuiteSettings(artifacts=artifacts_dir, report=figures_path, repro_dir=repro_dir, tolerance=tol)
     args = ["-q", "-p", "no:cacheprovider", "--rootdir", str(folder), "-k", "parity", str(folder)]
-    returncode, printed = run_pytest(args, [plugin, settings],
+    returncode, printed = run_pytest(args, (plugin, settings),
                                      ALOG_PARITY_PROFILE=os.environ.get("ALOG_PARITY_PROFILE", "ci"))
     lines = [ln for ln in printed.strip().splitlines() if ln.strip()]
     document = None

@@ -413,7 +413,7 @@ def test_a_harness_crash_exits_3_never_the_gates_fail_code(tmp_path, host_torch,
     assert ran.returncode == 3
     lines = ran.stderr.strip().splitlines()
     assert lines[-1].startswith("alog-matrix run: internal error: RuntimeError: test fault: raise in cell host at "
-                                "stage venv (cell_runner.py:")
+                                "stage venv (protocol.py:")
     if debug:
         assert "Traceback (most recent call last)" in ran.stderr
     else:

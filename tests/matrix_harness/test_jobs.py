@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from harness.run import cell as cell_runner, orchestrator
+from harness.run import orchestrator
 from harness.config.matrix import load_matrix
 from harness.ground.names import CHECK_NAMES as CHECKS
 from harness.ground.records import CellResult
+from harness.ground.protocol import TEST_FAULT_ENV
 
 from .conftest import ROOT, write_matrix
 
@@ -34,7 +35,7 @@ def _statuses(out: Path) -> dict[tuple[str, str, str], str]:
 
 
 def _cli(tmp: Path, matrix: Path, *extra: str, faults: str = "") -> subprocess.Popen:
-    env = {**os.environ, cell_runner.TEST_FAULT_ENV: faults}
+    env = {**os.environ, TEST_FAULT_ENV: faults}
     return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--host", "--matrix", str(matrix), "--out",
                              str(tmp / "reports"), "--work-root", str(tmp / "work"), *extra], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.run import cell as cell_runner, orchestrator
+from harness.run import orchestrator
 from harness.procs import child
 from harness.config.matrix import load_matrix
 from harness.ground.names import CHECK_NAMES as CHECKS
 from harness.ground.records import CellResult
+from harness.ground.protocol import TEST_FAULT_ENV
 
 from .conftest import write_matrix
 
@@ -65,7 +66,7 @@ def faulty_run(tmp_path_factory, host_torch):
     """, checks=[c for c in CHECKS if c != "parity"])
     matrix = load_matrix(matrix_path)
     opts = orchestrator.RunOptions(out_dir=tmp / "reports", work_root=tmp / "work", host=True,
-                                   child_env={cell_runner.TEST_FAULT_ENV: FAULTS})
+                                   child_env={TEST_FAULT_ENV: FAULTS})
     code = orchestrator.run_matrix(matrix, matrix.cells, opts)
     return tmp, matrix, opts, code
 
@@ -138,7 +139,7 @@ def test_resume_keeps_finished_cells_and_reruns_the_rest(faulty_run):
     _, matrix, opts, _ = faulty_run
     before = _result(opts, "healthy")
     rerun = orchestrator.RunOptions(out_dir=opts.out_dir, work_root=opts.work_root, host=True, resume=True,
-                                    report=False, child_env={cell_runner.TEST_FAULT_ENV: FAULTS})
+                                    report=False, child_env={TEST_FAULT_ENV: FAULTS})
     cells = matrix.select(["crashes", "healthy"])
     assert orchestrator.run_matrix(matrix, cells, rerun) == 0
     assert _result(opts, "healthy").to_dict() == before.to_dict()  # untouched

@@ -19,6 +19,7 @@ import pytest
 from harness.run import cell as cell_runner
 from harness.procs import locks
 from harness.ground.records import CellResult
+from harness.ground.protocol import PARENT_ENV, TEST_FAULT_ENV
 
 from .conftest import ROOT, write_matrix
 
@@ -35,7 +36,7 @@ def _matrix(tmp: Path, host_torch: str) -> Path:
 
 
 def _start(tmp: Path, matrix: Path, *extra: str, out: Path | None = None) -> subprocess.Popen:
-    env = {**os.environ, cell_runner.TEST_FAULT_ENV: "c:hang@probe"}
+    env = {**os.environ, TEST_FAULT_ENV: "c:hang@probe"}
     return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--host", "--matrix", str(matrix),
                              "--out", str(out or tmp / "reports"), "--work-root", str(tmp / "work"), *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -94,8 +95,8 @@ def test_sigterm_and_sigint_stop_the_cell_and_record_it_as_interrupted(tmp_path,
 def test_resume_sees_a_runner_left_from_an_earlier_run(tmp_path, host_torch):
     matrix = _matrix(tmp_path, host_torch)
     work = tmp_path / "work" / "c"
-    env = {**os.environ, cell_runner.TEST_FAULT_ENV: "c:hang@probe"}
-    env.pop(cell_runner.PARENT_ENV, None)
+    env = {**os.environ, TEST_FAULT_ENV: "c:hang@probe"}
+    env.pop(PARENT_ENV, None)
     stale = subprocess.Popen([sys.executable, "-m", "harness.cli", "run-cell", "--cell", "c", "--matrix", str(matrix),
                               "--out", str(work / "cell-result.json"), "--work", str(work)], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -12,7 +12,6 @@ from pathlib import Path
 import onnx
 import pytest
 
-from harness.run import cell as cell_runner
 from harness.envs import venvs as envs
 from harness.checks import golden_parity as golden_checks
 from harness.checks.context import CellContext, ModelContext, Stages
@@ -22,6 +21,7 @@ from harness.run.orchestrator import RunOptions, child_environment
 from harness.report.build import build_report
 from harness.ground.records import CellResult, RuntimeResult
 from harness.runtimes.stage import run_stage
+from harness.ground.protocol import TEST_FAULT_ENV
 
 from .conftest import write_matrix
 
@@ -178,7 +178,7 @@ reason = "its IR version was raised past what 1.21 reads, on purpose"
 
 
 def test_a_runner_crash_on_one_artifact_is_recorded_and_the_rest_go_on(kept, host_torch):
-    fault = {cell_runner.TEST_FAULT_ENV: "ort-1.21.1:crash@host/dynamo/mscred"}
+    fault = {TEST_FAULT_ENV: "ort-1.21.1:crash@host/dynamo/mscred"}
     crashed = _stage(kept, _matrix(kept, host_torch), child_env=fault)
     by_artifact: dict[str, set[str]] = {}
     for o in crashed.outcomes:
