@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opt-level", default="all", choices=("disabled", "basic", "extended", "all"))
     parser.add_argument("--runtime", default=None, help="run ONNX Runtime in this [[runtime]]'s venv (matrix.toml)")
     parser.add_argument("--matrix", type=Path, default=None, help="matrix.toml (for --runtime and the tolerance)")
-    parser.add_argument("--out", type=Path, default=None, help="write divergence.json and .txt into this folder")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write divergence.json and .txt, and the repro bundle repro/, into this folder")
 
 
 def _read_input(model_path: Path, input_path: Path):
@@ -56,6 +57,7 @@ def _read_input(model_path: Path, input_path: Path):
 
 def run(args: argparse.Namespace) -> int:
     from harness.config.matrix import DEFAULT_MATRIX, load_matrix
+    from harness.envs import venvs as envs
     from harness.localize.diagnose import localize, write
     from harness.localize.remote import values_in_runtime
 
@@ -65,8 +67,17 @@ def run(args: argparse.Namespace) -> int:
     report = localize(args.model, x, args.checkpoint, opt_level=args.opt_level,
                       tolerance=matrix.tolerance, level_values=level_values)
     if args.out:
+        from harness.localize.diagnose import localize_command
+        from harness.localize.repro import FOLDER, write_repro
+
         args.out.mkdir(parents=True, exist_ok=True)
+        report["command"] = localize_command(args.model, args.input, args.checkpoint, args.opt_level, args.out,
+                                             args.runtime, args.matrix)
         write(report, args.out)
+        # repro.py is checked where the numbers were seen: the runtime's venv, else this interpreter
+        python = envs.ensure_env(matrix.runtime(args.runtime), envs.RUNTIMES_ENV_DIR).python if args.runtime else None
+        write_repro(args.out / FOLDER, args.model, x, report, tolerance=matrix.tolerance, command=report["command"],
+                    checkpoint=args.checkpoint, python=python, runtime=args.runtime)
     print("\n".join(report["lines"]))
     print(json.dumps({"verdict": report["verdict"]}))
     return 0
