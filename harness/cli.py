@@ -21,6 +21,7 @@ COMMANDS = {
     "gate": ("harness.report.gate", "turn reports/matrix.json into a verdict and an exit code"),
     "gha-matrix": ("harness.run.fanout", "print the cells as a GitHub Actions matrix"),
     "localize": ("harness.localize.command", "name the first node where an artifact's numbers go wrong"),
+    "repro": ("harness.runtimes.repro_command", "write an issue-ready repro bundle for a kept artifact"),
 }
 
 
