@@ -23,6 +23,7 @@ COMMANDS = {
     "localize": ("harness.localize.command", "name the first node where an artifact's numbers go wrong"),
     "init": ("harness.config.starter", "write a starter gate.toml here (and with --github, the CI workflow)"),
     "engine": ("harness.runtimes.engine_cli", "build the C engine into the state folder and print its path"),
+    "repro": ("harness.runtimes.repro_command", "write an issue-ready repro bundle for a kept artifact"),
 }
 
 

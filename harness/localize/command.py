@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opt-level", default="all", choices=("disabled", "basic", "extended", "all"))
     parser.add_argument("--runtime", default=None, help="run ONNX Runtime in this [[runtime]]'s venv (matrix.toml)")
     parser.add_argument("--matrix", type=Path, default=None, help="matrix.toml (for --runtime and the tolerance)")
-    parser.add_argument("--out", type=Path, default=None, help="write divergence.json and .txt into this folder")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write divergence.json and .txt, and the repro bundle repro/, into this folder")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="the state folder holding --runtime's venv (default: .alog-matrix beside the matrix)")
 
@@ -74,8 +75,23 @@ def run(args: argparse.Namespace) -> int:
     report = localize(args.model, x, args.checkpoint, opt_level=args.opt_level,
                       tolerance=matrix.tolerance if matrix is not None else Tolerance(), level_values=level_values)
     if args.out:
+        from harness.localize.diagnose import localize_command
+        from harness.localize.repro import FOLDER, write_repro
+
         args.out.mkdir(parents=True, exist_ok=True)
+        report["command"] = localize_command(args.model, args.input, args.checkpoint, args.opt_level, args.out,
+                                             args.runtime, args.matrix)
         write(report, args.out)
+        # repro.py is checked where the numbers were seen: the runtime's venv, else this interpreter
+        python = None
+        if args.runtime and matrix is not None:
+            from harness.envs import venvs as envs
+
+            runtime_envs = state_for(matrix.path, args.state_dir).runtime_envs
+            python = envs.ensure_env(matrix.runtime(args.runtime), runtime_envs).python
+        tolerance = matrix.tolerance if matrix is not None else Tolerance()
+        write_repro(args.out / FOLDER, args.model, x, report, tolerance=tolerance, command=report["command"],
+                    checkpoint=args.checkpoint, python=python, runtime=args.runtime)
     print("\n".join(report["lines"]))
     print(json.dumps({"verdict": report["verdict"]}))
     return 0

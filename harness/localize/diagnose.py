@@ -212,6 +212,15 @@ def localize_bundle(bundle: Path, checkpoint: Path | None, kind: str, matrix: Ma
     report["command"] = localize_command(bundle / "model.onnx", bundle / "input.npy", checkpoint, opt_level, bundle,
                                        matrix=matrix.path)
     write(report, bundle)
+    try:  # the issue-ready bundle; PyTorch's (or the golden) output is what the check compared with
+        from harness.localize.repro import FOLDER, write_repro
+
+        expected = np.load(bundle / "expected.npy") if (bundle / "expected.npy").is_file() else None
+        write_repro(bundle / FOLDER, bundle / "model.onnx", np.load(bundle / "input.npy"), report,
+                    tolerance=matrix.tolerance, command=report["command"], checkpoint=checkpoint, kind=kind,
+                    expected=expected)
+    except Exception as exc:  # noqa: BLE001 - the bundle is extra: its failure is said, the divergence stays
+        return f"{report['lines'][0]} (no repro/ bundle: {describe(exc)})"
     return report["lines"][0]
 
 

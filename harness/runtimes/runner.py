@@ -211,6 +211,7 @@ def judged(artifact: KeptArtifact, ran: Ran, runtime: Runtime, tolerance: Tolera
                 figures["python_max_abs_error"] = max(c.max_abs_error for c in same)
                 if not all(same):
                     status = "fail"
+                    figures.setdefault("failed_case", next(c for c in same if not c).name)  # for its bundle
                     error = ("the C engine and Python ONNX Runtime differ beyond 1e-6: "
                              f"{next(c for c in same if not c).describe()}")
         if ran.key != artifact.key:

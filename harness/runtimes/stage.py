@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from converter import atomic
-from converter.errors import AlogError
+from converter.errors import AlogError, describe
 from harness.config.matrix import Matrix, Runtime
 from harness.envs import venvs as envs
 from harness.ground.names import ENGINES, count_statuses
@@ -130,7 +130,7 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
     result = run_runtime(runtime, matrix, venv.python, child_env(venv.python), out_dir / "artifacts", out,
                          out.with_suffix(".log"), engine, lambda stage: None)
     result.stages["venv"] = round(venv.seconds, 3)
-    localize_failures(result, matrix, out_dir, env_root)
+    localize_failures(result, matrix, out_dir, env_root, engine, venv.path)
     result.write(out)
     statuses = count_statuses(o.status for o in result.outcomes)
     message(f"{name}: {result.status} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}) "
@@ -138,17 +138,26 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
     return result
 
 
-def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path, env_root: Path) -> None:
+def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path, env_root: Path,
+                      engine: Path | None = None, venv: Path | None = None) -> None:
     """The first failing case of each failing (artifact, level) in Python, localized with this runtime's own
-    values; divergence.json and the case's input land in runtimes/repro/<runtime>/<cell>-<strategy>-<model>-<level>."""
+    values; divergence.json, the case's input and the issue-ready repro/ land in
+    runtimes/repro/<runtime>/<cell>-<strategy>-<model>-<level>. A failure of the C engine alone (Python passed
+    there) gets the engine's bundle instead (``venv``: the runtime's, whose library the engine ran on)."""
     import numpy as np
 
     from harness.golden.store import Golden
     from harness.localize.diagnose import localize, localize_command, unavailable, write
     from harness.localize.remote import values_in_runtime
+    from harness.localize.repro import FOLDER, write_repro
 
     failing = [o for o in result.outcomes
                if o.status == "fail" and o.engine == "python" and o.figures.get("failed_case")]
+    passed = {(o.artifact, o.level) for o in result.outcomes if o.engine == "python" and o.status == "pass"}
+    engine_only = [o for o in result.outcomes if o.status == "fail" and o.engine == "c"
+                   and (o.artifact, o.level) in passed and o.figures.get("failed_case")]
+    if engine_only and engine is not None and venv is not None:
+        _engine_bundles(engine_only, result.runtime_id, out_dir, engine, venv)
     if not failing:
         return
     golden = Golden.load(out_dir / "golden")
@@ -172,5 +181,43 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path, env_
             outcome.divergence = report["lines"][0]
         except Exception as exc:  # noqa: BLE001 - see unavailable
             outcome.divergence = unavailable(exc)
+            continue
+        try:  # repro.py is checked in the runtime's own venv, where the numbers diverged
+            with np.load(artifact.golden) as data:
+                expected = data[f"out_{outcome.figures['failed_case']}"]
+            python = envs.ensure_env(matrix.runtime(result.runtime_id), env_root).python
+            write_repro(folder / FOLDER, artifact.onnx, x, report, tolerance=matrix.tolerance,
+                        command=report["command"], checkpoint=golden.checkpoint(model), kind=model,
+                        expected=expected, python=python, runtime=result.runtime_id)
+        except Exception as exc:  # noqa: BLE001 - the bundle is extra: its failure is said, the divergence stays
+            outcome.divergence = f"{report['lines'][0]} (no repro/ bundle: {describe(exc)})"
     result.stages["localize"] = round(time.monotonic() - started, 3)
     result.write(out_dir / "runtimes" / f"{result.runtime_id}.json")
+
+
+def _engine_bundles(outcomes: list[RuntimeOutcome], runtime_id: str, out_dir: Path, engine: Path, venv: Path) -> None:
+    """The C engine's own bundles: the failing case, the outputs Python gave within tolerance (the golden
+    ones), and the engine command that differs, on the runtime's libonnxruntime."""
+    import numpy as np
+
+    from harness.localize.repro import FOLDER, write_engine_bundle
+
+    libraries = sorted(venv.glob("lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*"),
+                       key=lambda p: len(p.name))  # the fully versioned file, not a soname link
+    for outcome in outcomes:
+        cell, strategy, model = outcome.artifact.split("/")
+        onnx_path = out_dir / "artifacts" / cell / strategy / f"{model}.onnx"
+        artifact = catalog.KeptArtifact(cell, strategy, model, onnx_path)
+        case = outcome.figures["failed_case"]
+        with np.load(artifact.golden) as data:
+            x, expected = data[f"in_{case}"], data[f"out_{case}"]
+        folder = out_dir / "runtimes" / "repro" / runtime_id / f"{cell}-{strategy}-{model}-{outcome.level}-c"
+        words = [str(engine), "--model", "model.onnx", "--input", "input.npy", "--output", "engine_output.npy",
+                 "--opt-level", outcome.level] + (["--ort-lib", str(libraries[-1])] if libraries else [])
+        try:
+            write_engine_bundle(folder / FOLDER, artifact.onnx, x, expected, words,
+                                outcome.error or "the C engine differs", runtime=runtime_id,
+                                command=f"alog-matrix run --stage runtimes (runtime {runtime_id}, case {case})")
+            outcome.divergence = f"the C engine alone differs (alog-detect's own bug): {folder / FOLDER}"
+        except Exception as exc:  # noqa: BLE001 - the bundle is extra: its failure is said, the failure stays
+            outcome.divergence = f"the C engine alone differs (alog-detect's own bug); no bundle: {describe(exc)}"

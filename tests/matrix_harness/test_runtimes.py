@@ -229,6 +229,11 @@ def test_an_artifact_that_disagrees_names_its_first_divergence_replayably_and_in
                               env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     assert replayed.returncode == 0, replayed.stderr[-2000:]
     assert replayed.stdout.splitlines()[0] == next(o for o in python if o.level == "all").divergence
+    # the issue-ready bundle: its repro.py reproduces in the runtime's own venv (onnxruntime and numpy only)
+    assert "Seen in the runtime ort-1.21.1" in (bundle / "repro" / "ISSUE.md").read_text(encoding="utf-8")
+    checked = subprocess.run([str(envs.RUNTIMES_ENV_DIR / "ort-1.21.1" / "bin" / "python"), "-I", "repro.py"],
+                             cwd=bundle / "repro", capture_output=True, text=True, timeout=600, check=False)
+    assert checked.returncode == 1 and json.loads(checked.stdout.splitlines()[-1])["onnxruntime"] == "1.21.1"
     (reports / "cells").mkdir()
     built = build_report(reports / "cells", load_matrix(matrix_path), reports)
     page = re.sub(r"<[^>]+>", " ", built.index.read_text(encoding="utf-8"))  # what the page reads, tags aside
