@@ -15,6 +15,7 @@ from typing import Any
 from harness.config.matrix import Matrix
 from harness.ground.names import ENGINES
 from harness.ground.records import RuntimeResult
+from harness.report import order
 
 GATED_STRATEGY = "auto"  # what a user gets from convert-onnx by default
 
@@ -45,6 +46,7 @@ def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[s
         runtimes.append({**entry, "state": result.status, "problem": None, "outcomes": data["outcomes"],
                          "environment": result.environment, "stages": result.stages,
                          "output_tail": result.output_tail})
+    runtimes.sort(key=order.runtime_key)  # version order for every view, whatever order matrix.toml lists them in
     return runtimes, artifacts
 
 
@@ -89,7 +91,8 @@ def grid(doc: dict[str, Any]) -> dict[str, Any]:
     described = {a["key"]: a for a in doc.get("artifacts") or []}
     runtimes = doc.get("runtimes") or []
     index = {(r["id"], o["artifact"], o["level"], o["engine"]): o for r in runtimes for o in r["outcomes"]}
-    keys = sorted({o["artifact"] for r in runtimes for o in r["outcomes"]} | set(described))
+    keys = order.artifact_order({o["artifact"] for r in runtimes for o in r["outcomes"]} | set(described),
+                                [c["id"] for c in doc.get("cells") or []], doc.get("models") or [])
     rows = []
     for key in keys:
         slots = []
