@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 
 from harness.ground.names import ENGINES, STATUSES
-from harness.report import chart, drift, views
+from harness.report import answers, chart, drift, views
 from harness.report import runtimes as report_runtimes
 from harness.report.model import tail_summary
 
@@ -112,7 +112,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
                        model_name=drift.model_name)
     env.globals.update(
         statuses=STATUSES, engines=ENGINES, meaning=STATUS_MEANING, mark=STATUS_MARK, detail_labels=DETAIL_LABELS,
-        xpass_message=drift.xpass_message,
+        xpass_message=drift.xpass_message, answer_meaning=answers.MEANING, answer_legend=answers.LEGEND, answer_symbols=answers.SYMBOLS,
+        answer_title=answers.title, engine_titles=answers.ENGINE_TITLES,
     )
     return env
 
@@ -122,7 +123,7 @@ def render_html(doc: dict[str, Any]) -> str:
     return template.render(doc=doc, grid=views.grid(doc), chart=chart.parity_chart(doc),
                            worst_per_model=views.worst_per_model, drift=views.drift_view(doc),
                            header=lambda cell: views.column_header(cell, doc["models"]),
-                           runtime_grid=report_runtimes.grid(doc), runtime_answers=report_runtimes.answers(doc))
+                           runtime_grid=report_runtimes.grid(doc), answers=doc.get("answers") or answers.answer_matrix(doc))
 
 
 def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
@@ -141,7 +142,7 @@ def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
         doc=doc, unfinished=unfinished, failures=failures[:SUMMARY_FAILURE_LIMIT],
         more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT), worst_per_model=views.worst_per_model,
         deploy=[m for m in doc["verdict"]["messages"] if m.startswith(DEPLOY_MESSAGES)],
-        report_link=report_link,
+        report_link=report_link, answers=doc.get("answers") or answers.answer_matrix(doc),
     )
 
 

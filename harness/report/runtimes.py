@@ -1,5 +1,6 @@
 """The runtime part of the report: what the runtime stage found, as report data (``runtimes`` and
-``artifacts`` of matrix.json), the deploy rule of the gate, and the grid and answer table the HTML shows.
+``artifacts`` of matrix.json), the deploy rule of the gate, and the grid the HTML shows (the answer matrix
+that sums it up is harness/report/answers.py).
 
 A deploy runtime ([gate] deploy) is one the release must work on: an artifact of the ``auto`` strategy it
 refuses or gets wrong fails the gate unless a [[runtime.expect]] accepts that outcome. Every other runtime
@@ -110,17 +111,3 @@ def findings(runtimes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     localizer's first divergence: what the grid's colours alone cannot say."""
     return [{"runtime": r["id"], **o} for r in runtimes for o in r["outcomes"]
             if o["status"] in ("fail", "error", "crash")]
-
-
-def answers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """For each runtime: the (cell, strategy) artifacts that load and agree everywhere, and those it refuses."""
-    table = []
-    for runtime in doc.get("runtimes") or []:
-        by_artifact: dict[str, list[dict[str, Any]]] = {}
-        for o in runtime["outcomes"]:
-            by_artifact.setdefault(o["artifact"], []).append(o)
-        good = sorted(k for k, os in by_artifact.items() if all(o["status"] == "pass" for o in os))
-        refused = sorted(k for k, os in by_artifact.items() if any(o["status"] == "incompatible" for o in os))
-        wrong = sorted(k for k, os in by_artifact.items() if k not in good and k not in refused)
-        table.append({"runtime": runtime, "good": good, "refused": refused, "other": wrong})
-    return table
