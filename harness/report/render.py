@@ -99,6 +99,14 @@ def md(text: Any, limit: int = 240) -> str:
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sup(number: Any) -> str:
+    """A note number as superscript digits: plain text, so it needs no markup in markdown or HTML."""
+    return str(number).translate(_SUPERSCRIPT) if isinstance(number, int) else ""
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -108,7 +116,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(slug=slug, compact=compact, figure=figure, duration_us=duration_us, md=md,
+    env.filters.update(sup=sup, slug=slug, compact=compact, figure=figure, duration_us=duration_us, md=md,
                        model_name=drift.model_name)
     env.globals.update(
         statuses=STATUSES, engines=ENGINES, meaning=STATUS_MEANING, mark=STATUS_MARK, detail_labels=DETAIL_LABELS,
