@@ -19,8 +19,8 @@ from harness.config.matrix import MATRIX_NAMES, Matrix, load_matrix
 from harness.config.policy import Policy
 from harness.golden.store import MANIFEST, Golden
 from harness.report import gate, render
-from harness.report.answers import answer_matrix
 from harness.report import schema as report_schema
+from harness.report.answers import answer_matrix
 from harness.report.model import build_document, read_cell_file
 from harness.report.runtimes import runtime_documents
 

@@ -120,10 +120,15 @@ def _environment(autoescape: bool) -> jinja2.Environment:
                        model_name=drift.model_name)
     env.globals.update(
         statuses=STATUSES, engines=ENGINES, meaning=STATUS_MEANING, mark=STATUS_MARK, detail_labels=DETAIL_LABELS,
-        xpass_message=drift.xpass_message, answer_meaning=answers.MEANING, answer_legend=answers.LEGEND, answer_symbols=answers.SYMBOLS,
-        answer_title=answers.title, engine_titles=answers.ENGINE_TITLES,
+        xpass_message=drift.xpass_message, answer_meaning=answers.MEANING, answer_legend=answers.LEGEND,
+        answer_symbols=answers.SYMBOLS, answer_title=answers.title,
     )
     return env
+
+
+def _answers(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document's answer matrix; derived here for a document built before it had one."""
+    return doc.get("answers") or answers.answer_matrix(doc)
 
 
 def render_html(doc: dict[str, Any]) -> str:
@@ -131,7 +136,7 @@ def render_html(doc: dict[str, Any]) -> str:
     return template.render(doc=doc, grid=views.grid(doc), chart=chart.parity_chart(doc),
                            worst_per_model=views.worst_per_model, drift=views.drift_view(doc),
                            header=lambda cell: views.column_header(cell, doc["models"]),
-                           runtime_grid=report_runtimes.grid(doc), answers=doc.get("answers") or answers.answer_matrix(doc))
+                           runtime_grid=report_runtimes.grid(doc), answers=_answers(doc))
 
 
 def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
@@ -150,7 +155,7 @@ def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
         doc=doc, unfinished=unfinished, failures=failures[:SUMMARY_FAILURE_LIMIT],
         more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT), worst_per_model=views.worst_per_model,
         deploy=[m for m in doc["verdict"]["messages"] if m.startswith(DEPLOY_MESSAGES)],
-        report_link=report_link, answers=doc.get("answers") or answers.answer_matrix(doc),
+        report_link=report_link, answers=_answers(doc),
     )
 
 
