@@ -20,6 +20,7 @@ from harness.config.policy import Policy
 from harness.golden.store import MANIFEST, Golden
 from harness.report import gate, render
 from harness.report import schema as report_schema
+from harness.report.answers import answer_matrix
 from harness.report.model import build_document, read_cell_file
 from harness.report.runtimes import runtime_documents
 
@@ -64,6 +65,7 @@ def build_report(
     doc = build_document(Path(cells_dir), matrix, policy, baseline=baseline, baseline_path=baseline_path,
                          golden=golden)
     doc["runtimes"], doc["artifacts"] = runtime_documents(out_dir, matrix)
+    doc["answers"] = answer_matrix(doc)
     index = out_dir / "index.html"
     verdict = gate.decide(doc, policy, expected_cells=[c.id for c in matrix.cells] if matrix else None,
                           report_path=str(index))

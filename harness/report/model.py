@@ -19,7 +19,7 @@ from harness.config.matrix import Matrix
 from harness.config.policy import Policy
 from harness.ground.names import CELL_STATUSES, CHECK_NAMES, MODELS, STATUSES, count_statuses
 from harness.ground.records import CellResult, CheckResult
-from harness.report import drift
+from harness.report import drift, order
 
 REPORT_SCHEMA_VERSION = 1
 MISSING = "missing"
@@ -209,7 +209,8 @@ def build_document(
     recorded_checks = {c.check for cell in loaded if cell.result for c in cell.result.checks}
     models = _ordered(set(matrix.models if matrix else MODELS) | recorded_models, MODELS)
     checks = _ordered(set(CHECK_NAMES) | recorded_checks, CHECK_NAMES)
-    cells = [cell_document(c, models, checks, matrix) for c in loaded]
+    # Version order, not matrix.toml's: every view (grids, drift, junit, summary) reads the cells in this order.
+    cells = sorted((cell_document(c, models, checks, matrix) for c in loaded), key=order.cell_key)
     doc = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 
 from harness.ground.names import ENGINES, STATUSES
-from harness.report import chart, drift, views
+from harness.report import answers, chart, drift, views
 from harness.report import runtimes as report_runtimes
 from harness.report.model import tail_summary
 
@@ -99,6 +99,14 @@ def md(text: Any, limit: int = 240) -> str:
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sup(number: Any) -> str:
+    """A note number as superscript digits: plain text, so it needs no markup in markdown or HTML."""
+    return str(number).translate(_SUPERSCRIPT) if isinstance(number, int) else ""
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -108,13 +116,19 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(slug=slug, compact=compact, figure=figure, duration_us=duration_us, md=md,
+    env.filters.update(sup=sup, slug=slug, compact=compact, figure=figure, duration_us=duration_us, md=md,
                        model_name=drift.model_name)
     env.globals.update(
         statuses=STATUSES, engines=ENGINES, meaning=STATUS_MEANING, mark=STATUS_MARK, detail_labels=DETAIL_LABELS,
-        xpass_message=drift.xpass_message,
+        xpass_message=drift.xpass_message, answer_meaning=answers.MEANING, answer_legend=answers.LEGEND,
+        answer_symbols=answers.SYMBOLS, answer_title=answers.title,
     )
     return env
+
+
+def _answers(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document's answer matrix; derived here for a document built before it had one."""
+    return doc.get("answers") or answers.answer_matrix(doc)
 
 
 def render_html(doc: dict[str, Any]) -> str:
@@ -122,7 +136,7 @@ def render_html(doc: dict[str, Any]) -> str:
     return template.render(doc=doc, grid=views.grid(doc), chart=chart.parity_chart(doc),
                            worst_per_model=views.worst_per_model, drift=views.drift_view(doc),
                            header=lambda cell: views.column_header(cell, doc["models"]),
-                           runtime_grid=report_runtimes.grid(doc), runtime_answers=report_runtimes.answers(doc))
+                           runtime_grid=report_runtimes.grid(doc), answers=_answers(doc))
 
 
 def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
@@ -141,7 +155,7 @@ def render_summary(doc: dict[str, Any], report_link: str = "index.html") -> str:
         doc=doc, unfinished=unfinished, failures=failures[:SUMMARY_FAILURE_LIMIT],
         more_failures=max(0, len(failures) - SUMMARY_FAILURE_LIMIT), worst_per_model=views.worst_per_model,
         deploy=[m for m in doc["verdict"]["messages"] if m.startswith(DEPLOY_MESSAGES)],
-        report_link=report_link,
+        report_link=report_link, answers=_answers(doc),
     )
 
 

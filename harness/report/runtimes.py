@@ -1,5 +1,6 @@
 """The runtime part of the report: what the runtime stage found, as report data (``runtimes`` and
-``artifacts`` of matrix.json), the deploy rule of the gate, and the grid and answer table the HTML shows.
+``artifacts`` of matrix.json), the deploy rule of the gate, and the grid the HTML shows (the answer matrix
+that sums it up is harness/report/answers.py).
 
 A deploy runtime ([gate] deploy) is one the release must work on: an artifact of the ``auto`` strategy it
 refuses or gets wrong fails the gate unless a [[runtime.expect]] accepts that outcome. Every other runtime
@@ -15,6 +16,7 @@ from typing import Any
 from harness.config.matrix import Matrix
 from harness.ground.names import ENGINES
 from harness.ground.records import RuntimeResult
+from harness.report import order
 
 GATED_STRATEGY = "auto"  # what a user gets from convert-onnx by default
 
@@ -45,6 +47,7 @@ def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[s
         runtimes.append({**entry, "state": result.status, "problem": None, "outcomes": data["outcomes"],
                          "environment": result.environment, "stages": result.stages,
                          "output_tail": result.output_tail})
+    runtimes.sort(key=order.runtime_key)  # version order for every view, whatever order matrix.toml lists them in
     return runtimes, artifacts
 
 
@@ -89,7 +92,8 @@ def grid(doc: dict[str, Any]) -> dict[str, Any]:
     described = {a["key"]: a for a in doc.get("artifacts") or []}
     runtimes = doc.get("runtimes") or []
     index = {(r["id"], o["artifact"], o["level"], o["engine"]): o for r in runtimes for o in r["outcomes"]}
-    keys = sorted({o["artifact"] for r in runtimes for o in r["outcomes"]} | set(described))
+    keys = order.artifact_order({o["artifact"] for r in runtimes for o in r["outcomes"]} | set(described),
+                                [c["id"] for c in doc.get("cells") or []], doc.get("models") or [])
     rows = []
     for key in keys:
         slots = []
@@ -107,17 +111,3 @@ def findings(runtimes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     localizer's first divergence: what the grid's colours alone cannot say."""
     return [{"runtime": r["id"], **o} for r in runtimes for o in r["outcomes"]
             if o["status"] in ("fail", "error", "crash")]
-
-
-def answers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """For each runtime: the (cell, strategy) artifacts that load and agree everywhere, and those it refuses."""
-    table = []
-    for runtime in doc.get("runtimes") or []:
-        by_artifact: dict[str, list[dict[str, Any]]] = {}
-        for o in runtime["outcomes"]:
-            by_artifact.setdefault(o["artifact"], []).append(o)
-        good = sorted(k for k, os in by_artifact.items() if all(o["status"] == "pass" for o in os))
-        refused = sorted(k for k, os in by_artifact.items() if any(o["status"] == "incompatible" for o in os))
-        wrong = sorted(k for k, os in by_artifact.items() if k not in good and k not in refused)
-        table.append({"runtime": runtime, "good": good, "refused": refused, "other": wrong})
-    return table

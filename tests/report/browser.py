@@ -17,12 +17,12 @@ def chromium() -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def run_chromium(browser: str, url: str, *mode: str) -> subprocess.CompletedProcess:
+def run_chromium(browser: str, url: str, *mode: str, window: tuple[int, int] = WINDOW) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         return subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}", *mode, url],
+             f"--user-data-dir={profile}", "--hide-scrollbars", f"--window-size={window[0]},{window[1]}", *mode, url],
             capture_output=True, text=True, timeout=180, check=False,
         )
 

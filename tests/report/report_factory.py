@@ -21,6 +21,14 @@ CELLS = {  # id -> (torch, numpy, onnx, onnxscript, onnxruntime)
     "torch-2.13.0": ("2.13.0", "2.3.3", "1.23.2", "0.7.2", "1.32.0"),
 }
 
+# The other cells of the shipped matrix: with CELLS, its seven torch versions (the deployment world below).
+MORE_CELLS = {
+    "torch-2.1.2": ("2.1.2", "1.26.4", "1.17.0", "0.2.7", "1.21.1"),
+    "torch-2.4.1": ("2.4.1", "1.26.4", "1.17.0", "0.2.7", "1.22.1"),
+    "torch-2.15.0": ("2.15.0", "2.4.6", "1.23.2", "0.7.2", "1.32.0"),
+}
+ALL_CELLS = {**CELLS, **MORE_CELLS}
+
 # (cell, model or "*", check, reason): accepted failures, as matrix.toml would list them.
 EXPECTED_FAILURES = [
     ("torch-1.13.1", "*", "dynamo_export", "torch 1.13.1 has no dynamo keyword: export() raises TypeError"),
@@ -42,12 +50,17 @@ CONV_OPS = {"Conv": 4, "ConvTranspose": 3, "Relu": 7, "LSTM": 4, "Concat": 3, "S
 
 
 def matrix_toml(cells=CELLS, expected=EXPECTED_FAILURES, xpass: str = "warn",
-                fail_on=("fail", "error", "crash", "timeout")) -> str:
+                fail_on=("fail", "error", "crash", "timeout"), runtimes: dict[str, str] | None = None,
+                deploy: tuple[str, ...] = ()) -> str:
+    """A matrix.toml; ``runtimes`` maps [[runtime]] ids to their onnxruntime version, in the order listed."""
     lines = [
         "[defaults]", 'models = ["deeplog", "mscred"]', "timeout_s = 900", "",
         "[tolerance]", "atol = 1e-5", "rtol = 1e-4", "",
-        "[gate]", f'xpass = "{xpass}"', "fail_on = [" + ", ".join(f'"{s}"' for s in fail_on) + "]", "",
+        "[gate]", f'xpass = "{xpass}"', "fail_on = [" + ", ".join(f'"{s}"' for s in fail_on) + "]",
+        "deploy = [" + ", ".join(f'"{d}"' for d in deploy) + "]", "",
     ]
+    for runtime_id, version in (runtimes or {}).items():
+        lines += ["[[runtime]]", f'id = "{runtime_id}"', f'onnxruntime = "{version}"', ""]
     for cell_id, (torch, numpy, onnx, onnxscript, ort) in cells.items():
         pins = f'numpy = "{numpy}", onnx = "{onnx}", onnxruntime = "{ort}"'
         if onnxscript:
@@ -72,7 +85,7 @@ def _inputs(model: str) -> dict[str, list]:
 
 def default_check(cell_id: str, model: str, check: str) -> CheckResult:
     """What a healthy run of this check looks like on this cell (before expectations are applied)."""
-    torch = CELLS[cell_id][0]
+    torch = ALL_CELLS[cell_id][0]
     major_minor = tuple(int(p) for p in torch.split(".")[:2])
     has_dynamo = major_minor >= (2, 4)
     dynamo_default = major_minor >= (2, 9)
@@ -144,7 +157,7 @@ def default_check(cell_id: str, model: str, check: str) -> CheckResult:
 def make_cell(cell_id: str, overrides: dict[tuple[str, str], dict[str, Any]] | None = None,
               status: str = "complete", checks: list[tuple[str, str]] | None = None, **fields) -> CellResult:
     """A finished cell: every model x check, expectations applied, then ``overrides`` per (model, check)."""
-    torch, numpy, onnx, onnxscript, ort = CELLS[cell_id]
+    torch, numpy, onnx, onnxscript, ort = ALL_CELLS[cell_id]
     overrides = overrides or {}
     records = []
     for model, check in checks if checks is not None else [(m, c) for m in MODELS for c in CHECKS]:

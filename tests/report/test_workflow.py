@@ -84,7 +84,7 @@ def test_the_planning_step_lists_the_repository_matrix():
 
 
 def test_report_and_gate_run_without_the_projects_heavy_dependencies():
-    # The workflow's report job installs the project with --no-deps, then only jinja2 and jsonschema.
+    # The workflow's report job installs the project with --no-deps, then only jinja2, jsonschema and packaging.
     heavy = ("torch", "numpy", "onnx", "onnxruntime", "onnxscript", "drain3", "pandas", "pyarrow", "rich")
     script = (
         "import sys\n"
