@@ -21,9 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,25 +54,6 @@ def run_script(folder: Path, python: str | os.PathLike[str] | None = None) -> di
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         return {"exit": done.returncode, "error": last, "parts": {}, "printed": done.stdout + done.stderr}
     return {**figures, "exit": done.returncode, "printed": "\n".join(lines[:-1])}
-
-
-@contextmanager
-def _publishing(target: Path) -> Iterator[Path]:
-    """A folder built beside ``target`` and renamed into place when complete (an old bundle is replaced)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield work
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}"
-            os.replace(target, old)
-        os.replace(work, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _save(path: Path, arrays: dict[str, Any]) -> None:
@@ -145,6 +123,18 @@ def _sides(report: dict[str, Any], model_path: Path, proto: Any, x: Any, checkpo
     return level, {o: disabled[o] for o in outputs}, None
 
 
+def _meta(model_path: Path) -> dict[str, Any] | None:
+    meta_file = artifacts.meta_path(model_path)
+    return json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+
+
+def _copy_model(model_path: Path, work: Path) -> None:
+    """The model (and its meta.json, which holds the exporter record) into the bundle."""
+    shutil.copyfile(model_path, work / "model.onnx")
+    if artifacts.meta_path(model_path).is_file():
+        shutil.copyfile(artifacts.meta_path(model_path), work / "model.onnx.meta.json")
+
+
 def write_repro(folder: Path, model_path: Path, x: Any, report: dict[str, Any], *, tolerance: Tolerance,
                 command: str, checkpoint: Path | None = None, kind: str | None = None,
                 expected: Any | None = None, python: str | os.PathLike[str] | None = None,
@@ -164,12 +154,9 @@ def write_repro(folder: Path, model_path: Path, x: Any, report: dict[str, Any], 
     if expected is not None and report["verdict"] not in ("optimizer", "kernel"):
         # what the failing comparison compared with; a runtime divergence keeps the runtime's own reference side
         wanted = {proto.graph.output[0].name: expected}
-    meta_file = artifacts.meta_path(model_path)
-    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
-    with _publishing(folder) as work:
-        shutil.copyfile(model_path, work / "model.onnx")
-        if meta is not None:
-            shutil.copyfile(meta_file, work / "model.onnx.meta.json")
+    meta = _meta(model_path)
+    with atomic.publishing_folder(folder) as work:
+        _copy_model(model_path, work)
         _save(work / "inputs.npz", {input_name: x})
         _save(work / "expected.npz", wanted)
         if piece is not None:
@@ -206,12 +193,9 @@ def write_engine_bundle(folder: Path, model_path: Path, x: Any, expected: Any, e
 
     folder, model_path = Path(folder), Path(model_path)
     proto = onnx.load(str(model_path), load_external_data=False)
-    meta_file = artifacts.meta_path(model_path)
-    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
-    with _publishing(folder) as work:
-        shutil.copyfile(model_path, work / "model.onnx")
-        if meta is not None:
-            shutil.copyfile(meta_file, work / "model.onnx.meta.json")
+    meta = _meta(model_path)
+    with atomic.publishing_folder(folder) as work:
+        _copy_model(model_path, work)
         np.save(work / "input.npy", x)
         _save(work / "expected.npz", {proto.graph.output[0].name: expected})
         engine = shlex.join(engine_words)

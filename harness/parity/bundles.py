@@ -6,12 +6,9 @@ A bundle replays with the one command it holds (``bundle.json["command"]``, also
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
-import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -57,11 +54,8 @@ def write_bundle(root: str | Path, name: str, subject: Subject, x: np.ndarray, e
                  actual: np.ndarray | None, tolerance: Tolerance, message: str, kind: str = "numeric",
                  details: dict[str, Any] | None = None, test: str = "") -> Path:
     """Write a bundle to ``root/name`` atomically: built in a temporary folder, then renamed into place."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / _safe_name(name)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
-    try:
+    target = Path(root) / _safe_name(name)
+    with atomic.publishing_folder(target) as work:
         shutil.copyfile(subject.onnx_path, work / "model.onnx")
         meta = artifacts.meta_path(subject.onnx_path)
         if meta.is_file():
@@ -88,14 +82,4 @@ def write_bundle(root: str | Path, name: str, subject: Subject, x: np.ndarray, e
             onnxruntime=env.get("onnxruntime"), test=test or "-",
             meta_line=" (and its meta)" if meta.is_file() else "",
             pth_note="" if subject.checkpoint else " -- absent: replay compares with expected.npy"))
-        old = None
-        if target.exists():
-            old = root / f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}"
-            os.replace(target, old)
-        os.replace(work, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
     return target
