@@ -67,7 +67,7 @@ def test_build_then_reuse_a_cpu_torch_cell(tmp_path, host_torch):
     built = envs.ensure_env(local, root)
     assert not built.reused and envs.is_current(local, root)
     version = subprocess.run([str(built.python), "-c", "import torch, harness; print(torch.__version__, harness.__file__)"],
-                             capture_output=True, text=True, check=True).stdout.split()
+                             cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
     assert version[0] == f"{local.torch}+cpu"  # the local CPU-only wheel, not the registry's CUDA one
     # alog-detect installed from one wheel of this code into the venv, never a path into the checkout
     assert version[1] == str(built.site_packages() / "harness" / "__init__.py")
