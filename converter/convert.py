@@ -148,8 +148,8 @@ def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = No
     output_dir = Path(output_dir)
     model, payload, training_vocab = load_deeplog(model_path, vocab_path)
     extra = payload["extra"]  # checked by checkpoint.load, defaults filled in
-    if seq_len is not None and seq_len < 1:
-        raise AlogError(f"--seq-len must be a positive integer, got {seq_len}")
+    if seq_len is not None and not artifacts.in_bounds("seq_len", seq_len):
+        raise AlogError(f"seq_len {seq_len} is out of range: expected {artifacts.bounds_text('seq_len')}")
     seq_len = seq_len or model.config.seq_len
     target = output_dir / artifacts.DEEPLOG_ONNX
     targets = (target, artifacts.meta_path(target), output_dir / artifacts.ENGINE_VOCAB)

@@ -56,7 +56,8 @@ def _record(line: int, key: int | None, reason: str, rank: int | None) -> dict[s
 def detect_lines(lines: Iterable[str | bytes], engine_vocab: dict[int, str], header_fields: int, seq_len: int,
                  top_g: int, predict: Predict, batch: int = DEFAULT_BATCH) -> list[dict[str, Any]]:
     """Verdicts for physical lines (numbered from 1 in the order given), one dict per non-blank line."""
-    if seq_len < 1 or top_g < 0 or header_fields < 0 or batch < 1:
+    sizes = {"seq_len": seq_len, "top_g": top_g, "header_fields": header_fields, "batch": batch}
+    if not all(artifacts.in_bounds(name, value) for name, value in sizes.items()):
         raise AlogError(f"bad detection settings: seq_len={seq_len} top_g={top_g} header_fields={header_fields} "
                         f"batch={batch}")
     matcher = TemplateMatcher(engine_vocab)

@@ -292,6 +292,8 @@ def export_model(
         raise AlogError(f"unknown exporter {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     if opset is not None and opset < MIN_OPSET:
         raise AlogError(f"--opset {opset} is too low: ONNX Runtime needs opset >= {MIN_OPSET} for these models")
+    if opset is not None and opset > artifacts.BOUNDS["opset"][1]:
+        raise AlogError(f"--opset {opset} is out of range: expected {artifacts.bounds_text('opset')}")
     # Absolute once, here: the dynamo attempt runs in its own working directory (_working_directory).
     onnx_path = Path(os.path.abspath(onnx_path))
     if onnx_path.parent.exists() and not onnx_path.parent.is_dir():

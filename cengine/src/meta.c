@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "cJSON.h"
 
 #define META_MAX_BYTES ((size_t)64 << 20)
@@ -213,14 +214,11 @@ int meta_parse(const char *json, size_t len, const char *origin, Meta *m, Err *e
                 !m->model_type ? "model_type" : !m->input_name ? "input_name" : "output_name");
         goto fail;
     }
-    if (get_int(root, "vocab_size", 1, 100000000, &m->vocab_size, origin, err) != 0 ||
-        get_int(root, "seq_len", 1, 1000000, &m->seq_len, origin, err) != 0 ||
-        get_int(root, "top_g", 0, 100000000, &m->top_g, origin, err) != 0 ||
-        get_int(root, "header_fields", 0, 100000, &m->header_fields, origin, err) != 0 ||
-        get_int(root, "opset", 1, 100000, &m->opset, origin, err) != 0 ||
-        get_int(root, "sensors", 1, 100000, &m->sensors, origin, err) != 0 ||
-        get_int(root, "scales", 1, 100000, &m->scales, origin, err) != 0 ||
-        get_int(root, "step", 1, 100000, &m->step, origin, err) != 0)
+#define BOUNDED(key, name, field) get_int(root, key, BOUND_##name##_MIN, BOUND_##name##_MAX, &m->field, origin, err)
+    if (BOUNDED("vocab_size", VOCAB_SIZE, vocab_size) != 0 || BOUNDED("seq_len", SEQ_LEN, seq_len) != 0 ||
+        BOUNDED("top_g", TOP_G, top_g) != 0 || BOUNDED("header_fields", HEADER_FIELDS, header_fields) != 0 ||
+        BOUNDED("opset", OPSET, opset) != 0 || BOUNDED("sensors", SENSORS, sensors) != 0 ||
+        BOUNDED("scales", SCALES, scales) != 0 || BOUNDED("step", STEP, step) != 0)
         goto fail;
     if (get_json(root, "dynamic_axes", &m->dynamic_axes, err) != 0 ||
         get_json(root, "export", &m->export_rec, err) != 0 ||
