@@ -110,6 +110,9 @@ def ort_predict(onnx_path, input_name: str | None = None, output_name: str | Non
     fetch = output_name or session.get_outputs()[0].name
 
     def predict(windows: np.ndarray) -> np.ndarray:
+        if np.size(windows) == 0:  # ONNX Runtime's kernels abort the whole process on an empty batch
+            raise AlogError(f"no windows to predict (shape {list(np.shape(windows))}): an empty batch or sequence "
+                            "cannot be run")
         return session.run([fetch], {feed: np.ascontiguousarray(windows, dtype=np.int64)})[0]
 
     return predict
