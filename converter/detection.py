@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from converter import artifacts
-from converter.errors import AlogError, first_line, read_json
+from converter import artifacts, metafile
+from converter.errors import AlogError, first_line
 from converter.logformats import ASCII_WS, read_log_text
 from converter.matching import TemplateMatcher
 
@@ -151,12 +151,8 @@ def load_model_dir(model_dir) -> DeepLogDir:
     meta_path = artifacts.meta_path(onnx_path)
     if not onnx_path.is_file():
         raise AlogError(f"{onnx_path} not found")
-    meta = read_json(meta_path, f"{meta_path} not found")
-    if not isinstance(meta, dict) or meta.get("model_type") != "deeplog":
-        raise AlogError(f"{meta_path} does not describe a deeplog model")
-    for key in ("input_name", "output_name", "vocab_size", "seq_len", "header_fields"):
-        if key not in meta:
-            raise AlogError(f"{meta_path}: missing {key!r}")
+    meta = metafile.load(meta_path, f"{meta_path} not found")  # the engine's contract, the engine's verdict
+    metafile.require_deeplog(meta, str(meta_path))
     engine_vocab = load_engine_vocab(model_dir / artifacts.ENGINE_VOCAB)
     if len(engine_vocab) != int(meta["vocab_size"]):
         raise AlogError(f"{model_dir / artifacts.ENGINE_VOCAB} has {len(engine_vocab)} templates but "
