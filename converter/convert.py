@@ -10,7 +10,6 @@ output folder (converter.outdir); no pending file outlives a conversion, whateve
 from __future__ import annotations
 
 import builtins
-import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 
 import onnx
 
-from converter import artifacts, atomic, checkpoint, outdir
+from converter import artifacts, atomic, checkpoint, metafile, outdir
 from converter import vocab as vocab_mod
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError
@@ -184,7 +183,7 @@ def check_portable(output_dir: Path) -> None:
         meta_file = artifacts.meta_path(onnx_file)
         if not meta_file.is_file():
             raise AlogError(f"{onnx_file.name} has no {meta_file.name}: not portable")
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = metafile.load(meta_file)
         if Path(str(meta.get("source", ""))).is_absolute():
             raise AlogError(f"{meta_file} holds an absolute path: not portable")
     if (output_dir / artifacts.DEEPLOG_ONNX).exists() and not (output_dir / artifacts.ENGINE_VOCAB).is_file():
