@@ -34,3 +34,38 @@ DEFAULT_TOP_G = 9
 def meta_path(onnx_path):
     """``deeplog.onnx`` -> ``deeplog.onnx.meta.json`` (same type as given)."""
     return type(onnx_path)(str(onnx_path) + META_SUFFIX)
+
+
+# Bounds on every size the converter or the engine reads from a file (checkpoint config, meta.json) or
+# an option, checked before anything is allocated. cengine/src/bounds.h holds the same numbers
+# (tests/test_bounds.py compares them). (low, high), both included.
+BOUNDS = {
+    "seq_len": (1, 1_000_000),
+    "vocab_size": (1, 100_000_000),
+    "top_g": (0, 100_000_000),
+    "header_fields": (0, 100_000),
+    "hidden": (1, 65_536),
+    "layers": (1, 1_000),
+    "embed_dim": (1, 65_536),
+    "sensors": (1, 100_000),
+    "scales": (1, 100_000),
+    "step": (1, 100_000),
+    "channels": (1, 65_536),
+    "opset": (1, 100_000),
+    "batch": (1, 1 << 20),
+}
+# A model's parameters (from its config) and one sample of an MSCRED input (step x scales x sensors^2),
+# in elements: a config within the bounds above can still describe a model too large to build.
+MAX_PARAMETERS = 1 << 31
+MAX_SAMPLE_ELEMENTS = 1 << 28
+
+
+def in_bounds(name: str, value: object) -> bool:
+    """Whether ``value`` is an integer (not a bool) within the bounds of ``name``."""
+    low, high = BOUNDS[name]
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def bounds_text(name: str) -> str:
+    low, high = BOUNDS[name]
+    return f"an integer from {low} to {high}"

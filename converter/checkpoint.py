@@ -14,7 +14,7 @@ from typing import Any, Literal, overload
 
 import torch
 
-from converter import atomic, logformats
+from converter import artifacts, atomic, logformats
 from converter.errors import AlogError
 from converter.models import MSCRED, DeepLog, DeepLogConfig, MSCREDConfig
 
@@ -102,6 +102,7 @@ def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]
     config = config_cls(**_checked_config(path, config_cls, _json_text(path, payload, "config", None)))
     payload["config"] = config.to_dict()
     payload["extra"] = _checked_extra(path, kind, _json_text(path, payload, "extra", "{}"), config)
+    _check_sizes(path, config, payload.get("state_dict"))
     try:
         model = model_cls(config)
         model.load_state_dict(payload["state_dict"])
@@ -114,7 +115,7 @@ def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]
 
 # What a checkpoint's config and extra fields may hold. They reach the meta file the C engine reads
 # (vocab_size, seq_len, header_fields, ...), so they are checked before anything is exported.
-MAX_HEADER_FIELDS = 100000  # the engine's own limit for header_fields
+MAX_HEADER_FIELDS = artifacts.BOUNDS["header_fields"][1]  # the engine's own limit
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -150,11 +151,11 @@ def _checked_config(path: Path, config_cls: type, data: Any) -> dict[str, Any]:
     checked = dict(data)
     for name, value in data.items():
         if name == "channels":
-            ok = isinstance(value, list) and len(value) == 3 and all(_is_count(v, 1) for v in value)
+            ok = isinstance(value, list) and len(value) == 3 and all(artifacts.in_bounds(name, v) for v in value)
             checked[name] = tuple(value) if ok else value
-            expected = "three positive integers"
+            expected = f"three integers from {artifacts.BOUNDS[name][0]} to {artifacts.BOUNDS[name][1]}"
         else:
-            ok, expected = _is_count(value, 1), "a positive integer"
+            ok, expected = artifacts.in_bounds(name, value), artifacts.bounds_text(name)
         if not ok:
             raise AlogError(f"{path}: config field {name} is {_shown(value)}; expected {expected}")
     return checked
@@ -189,3 +190,22 @@ def _checked_extra(path: Path, kind: str, extra: Any, config) -> dict[str, Any]:
             raise refuse("scale_windows", f"a list of {config.scales} positive integers (a window per scale)")
         checked["scale_windows"] = windows
     return checked
+
+
+def _check_sizes(path: Path, config, state_dict: Any) -> None:
+    """Refuse, before the model is built, a config whose model would be too large or is not the one whose
+    weights the file holds (those are in memory already, so a match costs no more than the file did)."""
+    expected = config.parameter_count()
+    if expected > artifacts.MAX_PARAMETERS:
+        raise AlogError(f"{path}: the checkpoint's config describes a model of {expected} parameters "
+                        f"(at most {artifacts.MAX_PARAMETERS})")
+    if isinstance(config, MSCREDConfig):
+        sample = config.step * config.scales * config.sensors ** 2
+        if sample > artifacts.MAX_SAMPLE_ELEMENTS:
+            raise AlogError(f"{path}: the checkpoint's config makes inputs of {sample} values per sample "
+                            f"(step x scales x sensors^2, at most {artifacts.MAX_SAMPLE_ELEMENTS})")
+    tensors = state_dict.values() if isinstance(state_dict, dict) else ()
+    held = sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
+    if held != expected:
+        raise AlogError(f"{path}: the checkpoint's weights do not fit its config (it holds {held} parameters, "
+                        f"the config describes {expected})")

@@ -25,6 +25,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _integer(text: str) -> int:
+    """A whole number; its range is checked by ``_bounded`` (out of range is bad input, exit 1)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _bounded(option: str, name: str, value: int | None) -> None:
+    """Refuse a size option outside the bounds the converter and the engine share (converter.artifacts)."""
+    from converter import artifacts
+
+    if value is not None and not artifacts.in_bounds(name, value):
+        shown = str(value) if len(str(value)) <= 30 else str(value)[:27] + "..."
+        raise AlogError(f"{option} {shown} is out of range: expected {artifacts.bounds_text(name)}")
+
+
 def _scales(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.split(","))
@@ -60,6 +77,7 @@ def cmd_parse(args) -> int:
 def cmd_build_deeplog(args) -> int:
     from converter import sequences
 
+    _bounded("--window", "seq_len", args.window)
     summary = sequences.build_deeplog_inputs(args.parsed, args.out_dir, window=args.window,
                                              template_col=args.template_col, session_col=args.session_col)
     _say(f"vocab of {summary['vocab_size']} templates, {summary['windows']} windows of {args.window} -> {args.out_dir}")
@@ -69,6 +87,9 @@ def cmd_build_deeplog(args) -> int:
 def cmd_deeplog_train(args) -> int:
     from converter import training
 
+    for option, name, value in (("--hidden", "hidden", args.hidden), ("--layers", "layers", args.layers),
+                                ("--embed-dim", "embed_dim", args.embed_dim)):
+        _bounded(option, name, value)
     summary = training.deeplog_checkpoint(args.seq, args.vocab, args.out, epochs=args.epochs, seed=args.seed,
                                           hidden=args.hidden, layers=args.layers, embed_dim=args.embed_dim)
     _say(f"trained DeepLog on {summary['windows']} windows, final loss {summary['loss'][-1]:.4f} -> {args.out}")
@@ -95,6 +116,8 @@ def cmd_mscred_train(args) -> int:
 def cmd_convert_onnx(args) -> int:
     from converter import convert
 
+    _bounded("--seq-len", "seq_len", args.seq_len)
+    _bounded("--opset", "opset", args.opset)
     if not args.deeplog_model and not args.mscred_model:
         raise AlogError("nothing to convert: give --deeplog-model (with --vocab) and/or --mscred-model")
     if args.deeplog_model and not args.vocab:
@@ -145,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build-deeplog", help="vocab.json (template -> index) and windows for DeepLog")
     p.add_argument("--parsed", required=True)
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--window", type=_positive_int, default=10)
+    p.add_argument("--window", type=_integer, default=10)
     p.add_argument("--template-col", default="template")
     p.add_argument("--session-col", default=None)
     p.set_defaults(func=cmd_build_deeplog)
@@ -155,9 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", required=True, help="training vocab.json from build-deeplog")
     p.add_argument("--out", required=True, help="checkpoint to write (.pth)")
     p.add_argument("--epochs", type=_positive_int, default=10)
-    p.add_argument("--hidden", type=_positive_int, default=64)
-    p.add_argument("--layers", type=_positive_int, default=2)
-    p.add_argument("--embed-dim", type=_positive_int, default=16)
+    p.add_argument("--hidden", type=_integer, default=64)
+    p.add_argument("--layers", type=_integer, default=2)
+    p.add_argument("--embed-dim", type=_integer, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_deeplog_train)
 
@@ -181,9 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", help="training vocab.json the DeepLog model was trained on")
     p.add_argument("--mscred-model")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--seq-len", type=_positive_int, default=None, help="default: the checkpoint's window")
+    p.add_argument("--seq-len", type=_integer, default=None, help="default: the checkpoint's window")
     p.add_argument("--exporter", default="auto", choices=["auto", "legacy", "dynamo"])
-    p.add_argument("--opset", type=_positive_int, default=None)
+    p.add_argument("--opset", type=_integer, default=None)
     p.add_argument("--validate", action="store_true", help="compare with PyTorch at several batch sizes and lengths")
     p.add_argument("--portable", action="store_true",
                    help="self-contained directory: one file per model, relative paths")

@@ -1,25 +1,24 @@
 """convert-onnx: checkpoints -> a model directory the C engine can load (model, meta, engine vocab).
 
 Nothing is published until everything passed: each artifact is exported and validated under a
-pending name, and only then moved over the old one (by converter.atomic's rules, so a symlink or a
-device there is written through, not replaced), so a failed conversion leaves a good artifact. No
-pending file outlives a conversion, whatever stopped it.
+pending name unique to the run, and only then the set (model, meta, vocab) is moved over the old one
+(by converter.atomic's rules, so a symlink or a device there is written through, not replaced), so a
+failed or interrupted conversion leaves the previous set whole. One conversion at a time holds the
+output folder (converter.outdir); no pending file outlives a conversion, whatever stopped it.
 """
 
 from __future__ import annotations
 
 import builtins
-import contextlib
-import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-from converter import artifacts, atomic, checkpoint
+from converter import artifacts, atomic, checkpoint, metafile, outdir
 from converter import vocab as vocab_mod
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError
@@ -50,32 +49,6 @@ def _prepare_dir(output_dir: Path, targets: Sequence[Path]) -> None:
         raise AlogError(f"cannot write to output directory {output_dir}: {exc.strerror or exc}") from None
     for target in targets:
         atomic.check_target(target)
-
-
-def _pending(path: Path) -> Path:
-    return path.with_name(f".{path.name}.pending")
-
-
-@contextlib.contextmanager
-def _staged(targets: Sequence[Path]) -> Iterator[list[Path]]:
-    """The pending names of ``targets``; none of them is left behind, whatever happens in the block."""
-    pending = [_pending(t) for t in targets]
-
-    def clear() -> None:
-        for path in pending:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                path.unlink()
-
-    clear()  # a run killed before it could clean up
-    try:
-        yield pending
-    finally:
-        clear()
-
-
-def _publish(pending: Sequence[Path], targets: Sequence[Path]) -> None:
-    for source, target in zip(pending, targets, strict=True):
-        atomic.publish(source, target)
 
 
 def _is_os_error(exception_type: str | None) -> bool:
@@ -148,14 +121,14 @@ def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = No
     output_dir = Path(output_dir)
     model, payload, training_vocab = load_deeplog(model_path, vocab_path)
     extra = payload["extra"]  # checked by checkpoint.load, defaults filled in
-    if seq_len is not None and seq_len < 1:
-        raise AlogError(f"--seq-len must be a positive integer, got {seq_len}")
+    if seq_len is not None and not artifacts.in_bounds("seq_len", seq_len):
+        raise AlogError(f"seq_len {seq_len} is out of range: expected {artifacts.bounds_text('seq_len')}")
     seq_len = seq_len or model.config.seq_len
     target = output_dir / artifacts.DEEPLOG_ONNX
     targets = (target, artifacts.meta_path(target), output_dir / artifacts.ENGINE_VOCAB)
     _prepare_dir(output_dir, targets)
     spec = deeplog_spec(model, seq_len)
-    with _staged(targets) as (pending_model, pending_meta, pending_vocab):
+    with outdir.hold(output_dir), outdir.staged(targets) as (pending_model, pending_meta, pending_vocab):
         record, comparisons = _export_and_check(model, spec, pending_model, exporter, opset, validate, tolerance,
                                                 {"alog.model_type": "deeplog", "alog.seq_len": str(seq_len)})
         meta = _meta(spec, model, record, comparisons, {
@@ -168,7 +141,8 @@ def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = No
         })
         atomic.write_json(pending_meta, meta)
         vocab_mod.write_engine_vocab(pending_vocab, vocab_mod.to_engine_format(training_vocab))
-        _publish((pending_model, pending_meta, pending_vocab), targets)
+        outdir.test_pause("before-publish")
+        outdir.publish((pending_model, pending_meta, pending_vocab), targets)
     if portable:
         check_portable(output_dir)
     return Converted("deeplog", target, targets[1], record, meta, comparisons)
@@ -183,7 +157,7 @@ def convert_mscred(model_path, output_dir, exporter: str = "auto", opset: int | 
     _prepare_dir(output_dir, targets)
     spec = mscred_spec(model)
     c = model.config
-    with _staged(targets) as (pending_model, pending_meta):
+    with outdir.hold(output_dir), outdir.staged(targets) as (pending_model, pending_meta):
         record, comparisons = _export_and_check(model, spec, pending_model, exporter, opset, validate, tolerance,
                                                 {"alog.model_type": "mscred"})
         meta = _meta(spec, model, record, comparisons, {
@@ -192,7 +166,8 @@ def convert_mscred(model_path, output_dir, exporter: str = "auto", opset: int | 
             "source": _source(model_path, portable),
         })
         atomic.write_json(pending_meta, meta)
-        _publish((pending_model, pending_meta), targets)
+        outdir.test_pause("before-publish")
+        outdir.publish((pending_model, pending_meta), targets)
     if portable:
         check_portable(output_dir)
     return Converted("mscred", target, targets[1], record, meta, comparisons)
@@ -208,7 +183,7 @@ def check_portable(output_dir: Path) -> None:
         meta_file = artifacts.meta_path(onnx_file)
         if not meta_file.is_file():
             raise AlogError(f"{onnx_file.name} has no {meta_file.name}: not portable")
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = metafile.load(meta_file)
         if Path(str(meta.get("source", ""))).is_absolute():
             raise AlogError(f"{meta_file} holds an absolute path: not portable")
     if (output_dir / artifacts.DEEPLOG_ONNX).exists() and not (output_dir / artifacts.ENGINE_VOCAB).is_file():

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from converter import artifacts
-from converter.errors import AlogError, first_line, read_json
+from converter import artifacts, metafile
+from converter.errors import AlogError, first_line
 from converter.logformats import ASCII_WS, read_log_text
 from converter.matching import TemplateMatcher
 
@@ -56,7 +56,8 @@ def _record(line: int, key: int | None, reason: str, rank: int | None) -> dict[s
 def detect_lines(lines: Iterable[str | bytes], engine_vocab: dict[int, str], header_fields: int, seq_len: int,
                  top_g: int, predict: Predict, batch: int = DEFAULT_BATCH) -> list[dict[str, Any]]:
     """Verdicts for physical lines (numbered from 1 in the order given), one dict per non-blank line."""
-    if seq_len < 1 or top_g < 0 or header_fields < 0 or batch < 1:
+    sizes = {"seq_len": seq_len, "top_g": top_g, "header_fields": header_fields, "batch": batch}
+    if not all(artifacts.in_bounds(name, value) for name, value in sizes.items()):
         raise AlogError(f"bad detection settings: seq_len={seq_len} top_g={top_g} header_fields={header_fields} "
                         f"batch={batch}")
     matcher = TemplateMatcher(engine_vocab)
@@ -109,6 +110,9 @@ def ort_predict(onnx_path, input_name: str | None = None, output_name: str | Non
     fetch = output_name or session.get_outputs()[0].name
 
     def predict(windows: np.ndarray) -> np.ndarray:
+        if np.size(windows) == 0:  # ONNX Runtime's kernels abort the whole process on an empty batch
+            raise AlogError(f"no windows to predict (shape {list(np.shape(windows))}): an empty batch or sequence "
+                            "cannot be run")
         return session.run([fetch], {feed: np.ascontiguousarray(windows, dtype=np.int64)})[0]
 
     return predict
@@ -147,12 +151,8 @@ def load_model_dir(model_dir) -> DeepLogDir:
     meta_path = artifacts.meta_path(onnx_path)
     if not onnx_path.is_file():
         raise AlogError(f"{onnx_path} not found")
-    meta = read_json(meta_path, f"{meta_path} not found")
-    if not isinstance(meta, dict) or meta.get("model_type") != "deeplog":
-        raise AlogError(f"{meta_path} does not describe a deeplog model")
-    for key in ("input_name", "output_name", "vocab_size", "seq_len", "header_fields"):
-        if key not in meta:
-            raise AlogError(f"{meta_path}: missing {key!r}")
+    meta = metafile.load(meta_path, f"{meta_path} not found")  # the engine's contract, the engine's verdict
+    metafile.require_deeplog(meta, str(meta_path))
     engine_vocab = load_engine_vocab(model_dir / artifacts.ENGINE_VOCAB)
     if len(engine_vocab) != int(meta["vocab_size"]):
         raise AlogError(f"{model_dir / artifacts.ENGINE_VOCAB} has {len(engine_vocab)} templates but "

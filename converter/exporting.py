@@ -132,7 +132,10 @@ def _fill_exception(attempt: Attempt, exc: BaseException) -> None:
 
 @contextlib.contextmanager
 def _working_directory(path: Path) -> Iterator[None]:
-    # Older dynamo exporters drop report files (report_dynamo_export.sarif) into the cwd.
+    # Older dynamo exporters drop report files (report_dynamo_export.sarif) into the cwd. Every path
+    # used inside must be absolute: a relative one would then point into the new directory.
+    if not path.is_absolute():
+        raise ValueError(f"refusing to change into the relative directory {path}")
     previous = os.getcwd()
     os.chdir(path)
     try:
@@ -289,7 +292,10 @@ def export_model(
         raise AlogError(f"unknown exporter {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     if opset is not None and opset < MIN_OPSET:
         raise AlogError(f"--opset {opset} is too low: ONNX Runtime needs opset >= {MIN_OPSET} for these models")
-    onnx_path = Path(onnx_path)
+    if opset is not None and opset > artifacts.BOUNDS["opset"][1]:
+        raise AlogError(f"--opset {opset} is out of range: expected {artifacts.bounds_text('opset')}")
+    # Absolute once, here: the dynamo attempt runs in its own working directory (_working_directory).
+    onnx_path = Path(os.path.abspath(onnx_path))
     if onnx_path.parent.exists() and not onnx_path.parent.is_dir():
         raise AlogError(f"output directory {onnx_path.parent} is a file")
     onnx_path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,12 @@ class DeepLogConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def parameter_count(self) -> int:
+        """Elements of DeepLog's parameters, computed without building it (tests compare with the model)."""
+        v, e, h = self.vocab_size, self.embed_dim, self.hidden
+        lstm = sum(4 * h * ((e if layer == 0 else h) + h) + 8 * h for layer in range(self.layers))
+        return v * e + lstm + h * v + v
+
 
 class DeepLog(nn.Module):
     """Embedding -> LSTM -> Linear on the last step: logits of the next template index."""
@@ -56,6 +62,15 @@ class MSCREDConfig:
         data = asdict(self)
         data["channels"] = list(self.channels)
         return data
+
+    def parameter_count(self) -> int:
+        """Elements of MSCRED's parameters, computed without building it (tests compare with the model)."""
+        c1, c2, c3 = self.channels
+        s = self.scales
+        encoders = sum(9 * a * b + b for a, b in ((s, c1), (c1, c2), (c2, c3)))
+        cells = sum(9 * 2 * c * 4 * c + 4 * c for c in (c1, c2, c3))
+        decoders = sum(9 * a * b + b for a, b in ((c3, c2), (2 * c2, c1), (2 * c1, s)))
+        return encoders + cells + decoders
 
 
 def _halved(size: int) -> int:

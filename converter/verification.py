@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from converter.compare import DEFAULT_TOLERANCE, Comparison, Tolerance, compare
-from converter.errors import first_line
+from converter.errors import AlogError, first_line
 from converter.ortsession import ort_session
 from converter.specs import ExportSpec, Shape
 
@@ -29,6 +29,8 @@ def compare_inputs(model: torch.nn.Module, session, spec: ExportSpec, inputs: li
     results = []
     for x in inputs:
         name = f"{spec.output_name} at {spec.input_name}{list(x.shape)}"
+        if x.numel() == 0:  # ONNX Runtime's kernels abort the whole process on an empty batch
+            raise AlogError(f"cannot compare {name}: an empty batch or sequence cannot be run")
         expected = torch_forward(model, x)
         try:
             actual = session.run([spec.output_name], {spec.input_name: x.numpy()})[0]

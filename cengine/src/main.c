@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bounds.h"
 #include "detect.h"
 #include "info.h"
 #include "model.h"
@@ -184,8 +185,9 @@ int main(int argc, char **argv)
         return pr > 0 ? 0 : EXIT_USAGE;
 
     long top_g, threads, batch, bench;
-    if (int_opt(a.top_g, "--top-g", 0, 100000000, -1, &top_g) || int_opt(a.threads, "--threads", 1, 1024, 1, &threads) ||
-        int_opt(a.batch, "--batch", 1, 1 << 20, 256, &batch) || int_opt(a.bench, "--bench", 1, 100000000, 0, &bench))
+    if (int_opt(a.top_g, "--top-g", BOUND_TOP_G_MIN, BOUND_TOP_G_MAX, -1, &top_g) ||
+        int_opt(a.threads, "--threads", 1, 1024, 1, &threads) ||
+        int_opt(a.batch, "--batch", BOUND_BATCH_MIN, BOUND_BATCH_MAX, 256, &batch) || int_opt(a.bench, "--bench", 1, 100000000, 0, &bench))
         return EXIT_USAGE;
     static const struct {
         const char *name;

@@ -5,9 +5,122 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "cJSON.h"
+#include "match.h"
 
 #define META_MAX_BYTES ((size_t)64 << 20)
+#define META_MAX_DEPTH 64 /* objects and arrays inside each other; converter/metafile.py has the same */
+
+/* The end of the JSON number at s[i] by JSON's grammar, or 0 if there is none (cJSON hands any run of
+ * [0-9+-.eE] to strtod, so it takes "01" and "1."). */
+static size_t number_end(const char *s, size_t n, size_t i)
+{
+#define DIGIT(k) ((k) < n && s[k] >= '0' && s[k] <= '9')
+    if (i < n && s[i] == '-')
+        i++;
+    if (!DIGIT(i))
+        return 0;
+    if (s[i] == '0')
+        i++;
+    else
+        while (DIGIT(i))
+            i++;
+    if (i < n && s[i] == '.') {
+        if (!DIGIT(i + 1))
+            return 0;
+        for (i++; DIGIT(i); i++)
+            ;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (!DIGIT(i))
+            return 0;
+        while (DIGIT(i))
+            i++;
+    }
+    if (i < n && strchr("0123456789.eE+-", s[i]) && s[i] != '\0')
+        return 0;
+    return i;
+#undef DIGIT
+}
+
+/* What makes the text something other than strict JSON in UTF-8, beyond what cJSON checks, so the engine
+ * and the Python reader (converter/metafile.py) give every file the same verdict: cJSON skips a BOM and
+ * any byte below 0x21 between tokens, keeps control characters inside strings, and ends a string at
+ * "\u0000" (a key "top_g\u0000x" would read as "top_g"). NULL when there is nothing. */
+static const char *text_problem(const char *s, size_t n)
+{
+    if (!utf8_valid(s, n))
+        return "not valid UTF-8";
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++) {
+                if ((unsigned char)s[i] < 0x20)
+                    return "a control character inside a string";
+                if (s[i] == '\\') {
+                    if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+                        return "a NUL character (\\u0000) inside a string";
+                    i++;
+                }
+            }
+            i++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            if (!(i = number_end(s, n, i)))
+                return "a number JSON does not allow";
+        } else if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c >= 0x80) {
+            return "a byte that is not JSON outside the strings";
+        } else {
+            i++;
+        }
+    }
+    return NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Duplicate keys in any object (cJSON keeps them all and finds the first; Python keeps the last) and
+ * nesting deeper than META_MAX_DEPTH. 0, or -1 with err set. */
+static int tree_check(const cJSON *it, int depth, const char *origin, Err *err)
+{
+    if (!cJSON_IsObject(it) && !cJSON_IsArray(it))
+        return 0;
+    if (depth > META_MAX_DEPTH) {
+        err_set(err, EXIT_INPUT, "%s: nested deeper than %d levels", origin, META_MAX_DEPTH);
+        return -1;
+    }
+    size_t n = 0;
+    for (const cJSON *c = it->child; c; c = c->next)
+        n++;
+    if (cJSON_IsObject(it) && n > 1) {
+        const char **keys = malloc(n * sizeof *keys);
+        if (!keys) {
+            err_set(err, EXIT_RUNTIME, "out of memory");
+            return -1;
+        }
+        size_t k = 0;
+        for (const cJSON *c = it->child; c; c = c->next)
+            keys[k++] = c->string ? c->string : "";
+        qsort(keys, n, sizeof *keys, cmp_str);
+        for (k = 1; k < n && strcmp(keys[k - 1], keys[k]) != 0; k++)
+            ;
+        if (k < n)
+            err_set(err, EXIT_INPUT, "%s: duplicate key \"%.100s\"", origin, keys[k]);
+        free(keys);
+        if (k < n)
+            return -1;
+    }
+    for (const cJSON *c = it->child; c; c = c->next)
+        if (tree_check(c, depth + 1, origin, err) != 0)
+            return -1;
+    return 0;
+}
 
 void meta_free(Meta *m)
 {
@@ -185,15 +298,26 @@ int meta_parse(const char *json, size_t len, const char *origin, Meta *m, Err *e
     m->sensors = m->scales = m->step = -1;
     m->top_g = 9;
 
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root) {
-        err_set(err, EXIT_INPUT, "%s: not valid JSON", origin);
-        return -1;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    size_t rest = root ? (size_t)(end - json) : len;
+    while (rest < len && strchr(" \t\n\r", json[rest]) && json[rest] != '\0')
+        rest++;
+    if (!root || rest < len) {
+        err_set(err, EXIT_INPUT, "%s: not valid JSON%s", origin, root ? " (text after the value)" : "");
+        goto fail;
+    }
+    const char *problem = text_problem(json, len);
+    if (problem) {
+        err_set(err, EXIT_INPUT, "%s: not valid JSON (%s)", origin, problem);
+        goto fail;
     }
     if (!cJSON_IsObject(root)) {
         err_set(err, EXIT_INPUT, "%s: expected a JSON object", origin);
         goto fail;
     }
+    if (tree_check(root, 1, origin, err) != 0)
+        goto fail;
     if (get_int(root, "format_version", 0, 1000000, &m->format_version, origin, err) != 0)
         goto fail;
     if (m->format_version != 1) {
@@ -213,14 +337,11 @@ int meta_parse(const char *json, size_t len, const char *origin, Meta *m, Err *e
                 !m->model_type ? "model_type" : !m->input_name ? "input_name" : "output_name");
         goto fail;
     }
-    if (get_int(root, "vocab_size", 1, 100000000, &m->vocab_size, origin, err) != 0 ||
-        get_int(root, "seq_len", 1, 1000000, &m->seq_len, origin, err) != 0 ||
-        get_int(root, "top_g", 0, 100000000, &m->top_g, origin, err) != 0 ||
-        get_int(root, "header_fields", 0, 100000, &m->header_fields, origin, err) != 0 ||
-        get_int(root, "opset", 1, 100000, &m->opset, origin, err) != 0 ||
-        get_int(root, "sensors", 1, 100000, &m->sensors, origin, err) != 0 ||
-        get_int(root, "scales", 1, 100000, &m->scales, origin, err) != 0 ||
-        get_int(root, "step", 1, 100000, &m->step, origin, err) != 0)
+#define BOUNDED(key, name, field) get_int(root, key, BOUND_##name##_MIN, BOUND_##name##_MAX, &m->field, origin, err)
+    if (BOUNDED("vocab_size", VOCAB_SIZE, vocab_size) != 0 || BOUNDED("seq_len", SEQ_LEN, seq_len) != 0 ||
+        BOUNDED("top_g", TOP_G, top_g) != 0 || BOUNDED("header_fields", HEADER_FIELDS, header_fields) != 0 ||
+        BOUNDED("opset", OPSET, opset) != 0 || BOUNDED("sensors", SENSORS, sensors) != 0 ||
+        BOUNDED("scales", SCALES, scales) != 0 || BOUNDED("step", STEP, step) != 0)
         goto fail;
     if (get_json(root, "dynamic_axes", &m->dynamic_axes, err) != 0 ||
         get_json(root, "export", &m->export_rec, err) != 0 ||

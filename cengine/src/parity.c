@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "meta.h"
 #include "npy.h"
 #include "outfile.h"
 
@@ -99,8 +100,57 @@ static int emit_npy(FILE *f, void *ctx)
     return npy_write(f, o->type, o->dims, o->rank, o->data, o->bytes);
 }
 
+/* The vocab_size of a DeepLog model from the metadata file beside it, or -1 when there is none that
+ * loads (parity mode does not need one). */
+static long vocab_beside(const char *model_path)
+{
+    size_t n = strlen(model_path);
+    char *path = malloc(n + sizeof ".meta.json");
+    long vocab = -1;
+    Meta meta;
+    Err ignored;
+    if (!path)
+        return -1;
+    memcpy(path, model_path, n);
+    memcpy(path + n, ".meta.json", sizeof ".meta.json");
+    if (access(path, F_OK) == 0 && meta_load(path, &meta, &ignored) == 0) {
+        if (strcmp(meta.model_type, "deeplog") == 0)
+            vocab = meta.vocab_size;
+        meta_free(&meta);
+    }
+    free(path);
+    return vocab;
+}
+
+/* Refuse what ONNX Runtime cannot be trusted with: an empty tensor (its kernels abort the process on
+ * an empty batch: "terminate called without an active exception"), and token ids outside a DeepLog
+ * vocabulary (Gather fails on a large one and wraps a negative one, where PyTorch refuses both). */
+static int check_values(const char *in_npy, const NpyInfo *info, const void *data, long vocab, Err *err)
+{
+    if (info->count == 0) {
+        char shape[256];
+        int k = 0;
+        for (size_t d = 0; d < info->rank && k < (int)sizeof shape - 24; d++)
+            k += snprintf(shape + k, sizeof shape - (size_t)k, d ? ", %lld" : "%lld", (long long)info->dims[d]);
+        err_set(err, EXIT_INPUT, "%s holds no values (shape [%s]): an empty batch or sequence cannot be run", in_npy,
+                shape);
+        return -1;
+    }
+    if (vocab > 0 && info->type == NPY_T_INT64)
+        for (size_t i = 0; i < info->count; i++) {
+            int64_t id;
+            memcpy(&id, (const char *)data + i * sizeof id, sizeof id);
+            if (id < 0 || id >= vocab) {
+                err_set(err, EXIT_INPUT, "%s holds token id %lld at position %zu, outside the vocabulary (0..%ld)",
+                        in_npy, (long long)id, i, vocab - 1);
+                return -1;
+            }
+        }
+    return 0;
+}
+
 /* One input through an open model: load the NPY, run, write the first output as NPY. */
-static int parity_one(const Model *m, const char *in_npy, const char *out_npy, Err *err)
+static int parity_one(const Model *m, const char *in_npy, const char *out_npy, long vocab, Err *err)
 {
     const OrtApi *api = m->ctx->api;
     NpyInfo info;
@@ -108,7 +158,7 @@ static int parity_one(const Model *m, const char *in_npy, const char *out_npy, E
     OrtValue *out = NULL;
     OrtTensorTypeAndShapeInfo *ti = NULL;
     int rc = -1;
-    if (npy_load_for(in_npy, &m->in[0], &info, &data, err) != 0)
+    if (npy_load_for(in_npy, &m->in[0], &info, &data, err) != 0 || check_values(in_npy, &info, data, vocab, err) != 0)
         goto done;
     if (model_run1(m, 0, m->in[0].elem, data, info.data_bytes, info.dims, info.rank, 0, &out, NULL, err) != 0)
         goto done;
@@ -159,8 +209,9 @@ int parity_run(const OrtCtx *ctx, const char *model_path, const char *const *in_
                 m.in[0].name, m.in[0].is_tensor ? elem_type_name(m.in[0].elem) : "non-tensor");
         goto done;
     }
+    long vocab = vocab_beside(model_path);
     for (size_t k = 0; k < n; k++) /* one session for every pair: the model is loaded once */
-        if (parity_one(&m, in_npy[k], out_npy[k], err) != 0)
+        if (parity_one(&m, in_npy[k], out_npy[k], vocab, err) != 0)
             goto done;
     rc = 0;
 done:
