@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from converter import artifacts, checkpoint
-from converter.errors import AlogError
+from converter import artifacts, checkpoint, metafile
 from harness.parity.sessions import SessionCache
 
 
@@ -54,10 +52,7 @@ def read_meta(onnx_path: str | Path) -> dict[str, Any]:
     meta_path = artifacts.meta_path(Path(onnx_path))
     if not meta_path.is_file():
         return {}
-    try:
-        return json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AlogError(f"cannot read {meta_path}: {exc}") from None
+    return metafile.load(meta_path)  # the engine's contract: duplicate keys and bad types refused alike
 
 
 def subject_from_files(label: str, model_type: str, checkpoint_path: str | Path, onnx_path: str | Path) -> Subject:

@@ -19,7 +19,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from converter import atomic
+from converter import atomic, metafile
 from converter.compare import Tolerance, compare
 from converter.errors import AlogError
 from harness.config.matrix import Runtime
@@ -48,7 +48,7 @@ def _load(path: Path, prefix: str) -> dict[str, Any]:
 
 
 def _names(artifact: KeptArtifact) -> tuple[str, str]:
-    meta = json.loads(artifact.onnx.with_name(artifact.onnx.name + ".meta.json").read_text(encoding="utf-8"))
+    meta = metafile.load(artifact.onnx.with_name(artifact.onnx.name + ".meta.json"))
     return meta["input_name"], meta["output_name"]
 
 
