@@ -17,6 +17,7 @@ from pathlib import Path
 from converter.errors import AlogError
 from harness.config.matrix import Cell, Matrix
 from harness.envs import venvs as envs
+from harness.envs import wheel
 
 GB = 1e9
 DEFAULT_CUDA_CELL_GB = 7.0
@@ -44,10 +45,9 @@ def cell_cost_gb(cell: Cell, matrix: Matrix, cached: bool = False) -> float:
     return float(matrix.disk.get(key, default))
 
 
-def in_uv_cache(cell: Cell, wheel: Path) -> bool:
+def in_uv_cache(cell: Cell) -> bool:
     """Every package the cell's venv installs resolves from uv's cache alone (no download)."""
-    extras = ",".join(cell.project_extras or ())
-    wanted = [f"alog-detect[{extras}] @ {wheel.resolve().as_uri()}", *cell.requirements()]
+    wanted = [*wheel.requirements(cell.project_extras or ()), *cell.requirements()]
     try:
         proc = subprocess.run([envs.uv_executable(), "pip", "compile", "-", "--offline", "--quiet", "--no-header",
                                "--python-version", cell.python], input="\n".join(wanted) + "\n",
@@ -59,9 +59,7 @@ def in_uv_cache(cell: Cell, wheel: Path) -> bool:
 
 def estimate(cells: tuple[Cell, ...], matrix: Matrix, env_root: Path = envs.CELLS_ENV_DIR) -> DiskNeed:
     to_build = tuple(c.id for c in cells if not envs.is_current(c, env_root))
-    wheel = envs.project_wheel(env_root).path if to_build else None
-    need = sum(cell_cost_gb(c, matrix, cached=wheel is not None and in_uv_cache(c, wheel))
-               for c in cells if c.id in to_build)
+    need = sum(cell_cost_gb(c, matrix, cached=in_uv_cache(c)) for c in cells if c.id in to_build)
     if to_build:
         need += float(matrix.disk.get("margin_gb", DEFAULT_MARGIN_GB))
     probe = env_root if env_root.exists() else next(p for p in env_root.parents if p.exists())

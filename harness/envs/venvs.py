@@ -97,9 +97,9 @@ def require_installable(cells: tuple[VenvSpec, ...], root: Path = CELLS_ENV_DIR)
                             f"{cell.python}: {why}")
 
 
-def project_wheel(root: Path) -> ProjectWheel:
+def project_wheel(root: Path, write: bool = True) -> ProjectWheel:
     """The wheel of alog-detect the venvs under ``root`` install, kept in the state folder beside them."""
-    return build_wheel(root.parent / "wheels")
+    return build_wheel(root.parent / "wheels", write)
 
 
 def spec_fingerprint(cell: VenvSpec, wheel: ProjectWheel | None = None) -> str:
@@ -131,7 +131,7 @@ def _stamp(cell: VenvSpec, root: Path) -> dict:
 
 def is_current(cell: VenvSpec, root: Path = CELLS_ENV_DIR, wheel: ProjectWheel | None = None) -> bool:
     """Its packages are the spec's (the project's own wheel may still need a reinstall)."""
-    wheel = wheel or project_wheel(root)
+    wheel = wheel or project_wheel(root, write=False)
     return _stamp(cell, root).get("fingerprint") == spec_fingerprint(cell, wheel)
 
 

@@ -66,6 +66,20 @@ def _files(folder: Path, prefix: str) -> list[tuple[str, Path]]:
     return found
 
 
+def requirements(extras: tuple[str, ...]) -> list[str]:
+    """The installed alog-detect's dependencies with ``extras``, as requirement strings (markers evaluated)."""
+    from packaging.requirements import Requirement
+
+    wanted = []
+    for text in importlib.metadata.requires(DISTRIBUTION) or []:
+        requirement = Requirement(text)
+        marker = requirement.marker
+        if marker is None or any(marker.evaluate({"extra": extra}) for extra in extras):
+            requirement.marker = None
+            wanted.append(str(requirement))
+    return wanted
+
+
 def _metadata() -> tuple[str, str, str]:
     """(version, METADATA text, entry_points.txt text) of the installed alog-detect."""
     try:
@@ -98,14 +112,15 @@ def _archive(entries: list[tuple[str, bytes]]) -> bytes:
 _BUILT: dict[tuple, ProjectWheel] = {}  # one archive per unchanged source tree and folder, within a process
 
 
-def build_wheel(folder: Path) -> ProjectWheel:
-    """The wheel of the code running here, in ``folder/<digest>/`` (reused when it is already there)."""
+def build_wheel(folder: Path, write: bool = True) -> ProjectWheel:
+    """The wheel of the code running here, in ``folder/<digest>/`` (reused when it is already there). With
+    ``write=False`` only its digests are computed: nothing is written before a run has checked its inputs."""
     version, metadata, entry_points = _metadata()
     sources = [f for package in PACKAGES for f in _files(_package_dir(package), package)]
     sources += _files(engine_sources(), ENGINE_PACKAGE)
     stats = tuple((name, path.stat().st_size, path.stat().st_mtime_ns) for name, path in sources)
     key = (str(folder), version, metadata, entry_points, stats)
-    if key in _BUILT and _BUILT[key].path.is_file():
+    if key in _BUILT and (_BUILT[key].path.is_file() or not write):
         return _BUILT[key]
     entries = [(name, path.read_bytes()) for name, path in sources]
     dist_info = f"alog_detect-{version}.dist-info"
@@ -119,7 +134,7 @@ def build_wheel(folder: Path) -> ProjectWheel:
     requires = hashlib.sha256("\n".join(line for line in metadata.splitlines()
                                         if line.startswith(("Requires-Dist:", "Provides-Extra:"))).encode()).hexdigest()
     path = folder / digest[:16] / f"alog_detect-{version}-py3-none-any.whl"
-    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+    if write and (not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest):
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(path, data)
     _BUILT[key] = ProjectWheel(path, digest, requires)
