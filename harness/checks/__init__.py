@@ -11,7 +11,7 @@ import importlib
 from harness.checks.registry import REGISTRY, Check, NoEvidence, NotReached, Outcome, check
 from harness.ground.names import CHECK_NAMES
 
-FAMILIES = ("signature", "training", "calls", "exports", "axes", "golden_parity", "suite", "engine", "warnings")
+FAMILIES = ("signature", "training", "calls", "exports", "cli", "axes", "golden_parity", "suite", "engine", "warnings")
 for _family in FAMILIES:
     importlib.import_module(f"harness.checks.{_family}")  # importing a family registers its checks
 

@@ -22,8 +22,8 @@ ENGINES = ("python", "c")
 
 # Every check of a cell, in run and report order (harness.checks registers them).
 CHECK_NAMES = ("exporter_signature", "train", "checkpoint_load", "default_call", "legacy_export",
-               "typeerror_fallback", "dynamo_export", "auto_export", "dynamic_axes", "torch_drift", "golden_parity",
-               "parity", "cengine", "warnings")
+               "typeerror_fallback", "dynamo_export", "auto_export", "cli_export", "dynamic_axes", "torch_drift",
+               "golden_parity", "parity", "cengine", "warnings")
 
 # pass/fail are judged against the cell's expectations: an expected failure that fails is
 # ``xfail``, one that passes is ``xpass``. ``error`` = the check itself broke (harness bug or

@@ -12,8 +12,6 @@ import argparse
 import json
 from pathlib import Path
 
-from converter.errors import AlogError, describe
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="the ONNX artifact")
@@ -28,46 +26,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the state folder holding --runtime's venv (default: .alog-matrix beside the matrix)")
 
 
-def _read_input(model_path: Path, input_path: Path):
-    """The input as an array the model takes, or one clear line saying why not (never a traceback)."""
-    import numpy as np
-    import onnx
-    from onnx import helper
-
-    for flag, path in (("--model", model_path), ("--input", input_path)):
-        if not path.is_file():
-            raise AlogError(f"{flag} {path}: " + ("no such file" if not path.exists() else "not a file"))
-    try:
-        proto = onnx.load(str(model_path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf fails in many ways on a foreign file
-        raise AlogError(f"--model {model_path} is not an ONNX model ({describe(exc)})") from None
-    try:
-        x = np.load(input_path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - truncated, pickled or foreign files
-        raise AlogError(f"--input {input_path} is not a NumPy .npy array ({describe(exc)})") from None
-    if not isinstance(x, np.ndarray) or not proto.graph.input:
-        raise AlogError(f"--input {input_path} is an archive of arrays; give one .npy array")
-    wanted = proto.graph.input[0].type.tensor_type
-    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(wanted.elem_type))
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in wanted.shape.dim]
-    fixed_differ = x.ndim == len(dims) and any(d is not None and d != n for d, n in zip(dims, x.shape, strict=True))
-    if x.dtype != dtype or x.ndim != len(dims) or fixed_differ:
-        shown = ["?" if d is None else d for d in dims]
-        raise AlogError(f"--input {input_path} is {x.dtype} {list(x.shape)}; the model takes {dtype} {shown}")
-    return x
-
-
 def run(args: argparse.Namespace) -> int:
     from converter.compare import Tolerance
     from harness.config.matrix import MATRIX_NAMES, load_matrix
     from harness.ground.paths import state_for
     from harness.localize.diagnose import localize, write
+    from harness.localize.inputs import check_model, read_input
     from harness.localize.remote import values_in_runtime
 
     # The matrix gives the tolerance (and --runtime's venv): --matrix, else the current folder's, if any.
     found = [Path(name) for name in MATRIX_NAMES if Path(name).is_file()]
     matrix = load_matrix(args.matrix) if args.matrix or args.runtime or found else None
-    x = _read_input(args.model, args.input)
+    x = read_input(check_model(args.model), args.input)  # one line for whatever the model or input lacks
     level_values = None
     if args.runtime and matrix is not None:
         env_root = state_for(matrix.path, args.state_dir).runtime_envs
@@ -91,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             python = envs.ensure_env(matrix.runtime(args.runtime), runtime_envs).python
         tolerance = matrix.tolerance if matrix is not None else Tolerance()
         write_repro(args.out / FOLDER, args.model, x, report, tolerance=tolerance, command=report["command"],
-                    checkpoint=args.checkpoint, python=python, runtime=args.runtime)
+                    checkpoint=args.checkpoint, kind=report["kind"], python=python, runtime=args.runtime)
     print("\n".join(report["lines"]))
     print(json.dumps({"verdict": report["verdict"]}))
     return 0

@@ -10,13 +10,15 @@ agree, and the figures of each value up to there.
 
 from __future__ import annotations
 
+import json
+import math
 import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from converter.compare import Comparison, Tolerance, compare
-from converter.errors import describe
+from converter.errors import AlogError, describe
 from harness.config.matrix import Matrix
 from harness.localize import graph, torchside, values
 
@@ -51,11 +53,8 @@ def first_node_divergence(nodes: list[graph.Node], actual: dict[str, Any], expec
     return {"node": None, "trail": trail}
 
 
-def exporter_divergence(checkpoint: Path, kind: str, x: Any, nodes: list[graph.Node], onnx_values: dict[str, Any],
+def exporter_divergence(model: Any, x: Any, nodes: list[graph.Node], onnx_values: dict[str, Any],
                         tolerance: Tolerance) -> dict[str, Any]:
-    from converter import checkpoint as checkpoints
-
-    model, _ = checkpoints.load(checkpoint, kind)
     verdicts = torchside.judge_modules(torchside.module_outputs(model, x), nodes, onnx_values, tolerance)
     mapped = [v for v in verdicts if v.state != "unmapped"]
     if not mapped:
@@ -74,24 +73,61 @@ def exporter_divergence(checkpoint: Path, kind: str, x: Any, nodes: list[graph.N
     return result
 
 
+def nonfinite_origin(nodes: list[graph.Node], found: dict[str, Any], data_input: str) -> dict[str, Any] | None:
+    """Where NaN/Inf first appear (a finding apart from any divergence: both sides may agree on them)."""
+    import numpy as np
+
+    def counts(value: Any) -> tuple[int, int]:
+        if getattr(value, "dtype", None) is None or value.dtype.kind != "f":
+            return 0, 0
+        return int(np.isnan(value).sum()), int(np.isinf(value).sum())
+
+    holding = [name for name, value in found.items() if sum(counts(value))]
+    if not holding:
+        return None
+    nan, inf = counts(found.get(data_input))
+    result: dict[str, Any] = {"values_holding": len(holding), "input_nan": nan, "input_inf": inf, "node": None}
+    for node in nodes:
+        for value in node.outputs:
+            nan, inf = counts(found.get(value))
+            if nan or inf:
+                result.update(node=node.name, op_type=node.op_type, value=value, nan=nan, inf=inf)
+                return result
+    return result
+
+
 def localize(model_path: Path, x: Any, checkpoint: Path | None = None, kind: str | None = None,
              opt_level: str = "all", tolerance: Tolerance | None = None,
              level_values: dict[str, Any] | None = None) -> dict[str, Any]:
     """The divergence report (what divergence.json holds). ``level_values``: the values at ``opt_level`` when
-    another runtime computed them (``values.main`` in its venv); else this environment's ONNX Runtime."""
+    another runtime computed them (``values.main`` in its venv); else this environment's ONNX Runtime.
+    A model or input it cannot take, or a checkpoint that is not the model's, is an ``AlogError`` before any
+    diagnosis."""
     import onnx
 
+    from harness.localize import inputs
+
     tolerance = tolerance or Tolerance()
-    proto = onnx.load(str(model_path))
+    subject = inputs.check_model(Path(model_path))
+    inputs.check_input(subject, x, "the input")
+    kind = kind or subject.kind
+    try:
+        proto = onnx.load(str(model_path))
+    except Exception as exc:  # noqa: BLE001 - a truncated external data file, ...
+        raise AlogError(f"--model {model_path}: its data cannot be read ({describe(exc)})") from None
+    torch_model = torchside.load_matching(checkpoint, kind, proto) if checkpoint is not None else None
+    values.quiet_runtime()
     nodes = graph.nodes_of(proto)
     skip = graph.constants(proto) | {i.name for i in proto.graph.input}
-    kind = kind or ("deeplog" if proto.graph.input[0].name == "sequences" else "mscred")
-    report: dict[str, Any] = {"model": str(model_path), "input_shape": list(x.shape), "opt_level": opt_level,
+    report: dict[str, Any] = {"model": str(model_path), "kind": kind, "data_input": subject.data_input,
+                              "input_shape": list(x.shape), "opt_level": opt_level,
                               "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol}}
     with tempfile.TemporaryDirectory(prefix="localize-") as tmp:
         marked = Path(tmp) / "marked.onnx"
         graph.mark_all(model_path, marked)
-        disabled = values.ort_values(marked, x, "disabled")
+        skipped: dict[str, str] = {}
+        disabled = values.ort_values(marked, x, "disabled", skipped)
+        report["skipped"] = [{"value": name, "type": kind_of} for name, kind_of in skipped.items()]
         if level_values is not None:
             at_level = level_values
         else:  # at "disabled" the two runs would be the same run
@@ -103,15 +139,18 @@ def localize(model_path: Path, x: Any, checkpoint: Path | None = None, kind: str
             blamed = transformers_to_blame(model_path, proto, x, opt_level, tolerance)
             if blamed.get("diverges") or report["optimizer"].get("node"):
                 report["optimizer"]["transformers"] = blamed
+        report["kernel"] = {"compared": "ONNX Runtime disabled vs onnx.reference"}
+        deviating = values.deviating_nodes(proto)
+        if deviating:  # judged against ONNX Runtime alone, listed
+            report["kernel"]["judged_against_onnxruntime"] = deviating
         try:
-            reference = values.reference_values(marked, x)
-            report["kernel"] = {"compared": "ONNX Runtime disabled vs onnx.reference",
-                                **first_node_divergence(nodes, disabled, reference, tolerance, skip)}
+            reference = values.reference_values(marked, x, list(disabled), disabled)
+            report["kernel"].update(first_node_divergence(nodes, disabled, reference, tolerance, skip))
         except Exception as exc:  # noqa: BLE001 - the reference evaluator lacks some kernels: say so, go on
-            report["kernel"] = {"compared": "ONNX Runtime disabled vs onnx.reference", "node": None,
-                                "unavailable": describe(exc)}
-    if checkpoint is not None:
-        report["exporter"] = exporter_divergence(checkpoint, kind, x, nodes, disabled, tolerance)
+            report["kernel"].update(node=None, unavailable=describe(exc))
+    report["nonfinite"] = nonfinite_origin(nodes, {subject.data_input: x, **disabled}, subject.data_input)
+    if torch_model is not None:
+        report["exporter"] = exporter_divergence(torch_model, x, nodes, disabled, tolerance)
     report["verdict"], report["lines"] = summarize(report)
     return report
 
@@ -121,10 +160,8 @@ def transformers_to_blame(model_path: Path, proto: Any, x: Any, opt_level: str,
     """The graph transformer(s) whose removal makes ``opt_level`` agree with disabled (``optimizers``)."""
     from harness.localize.optimizers import find_culprit_optimizers
 
-    initializers = {i.name for i in proto.graph.initializer}
-    data_input = next(i.name for i in proto.graph.input if i.name not in initializers)
     try:
-        found = find_culprit_optimizers(model_path, {data_input: x}, opt_level, atol=tolerance.atol,
+        found = find_culprit_optimizers(model_path, {values.data_input(proto): x}, opt_level, atol=tolerance.atol,
                                         rtol=tolerance.rtol)
     except Exception as exc:  # noqa: BLE001 - naming the transformer is extra: its failure is said, the rest stays
         return {"named": [], "unavailable": describe(exc)}
@@ -146,7 +183,24 @@ def _agree_text(inputs: list[dict[str, Any]]) -> str:
 
 
 def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
-    """(verdict, readable lines): the first divergence found, optimizer before kernel before exporter."""
+    """(verdict, readable lines): the first divergence found, then the findings apart (NaN/Inf, values skipped)."""
+    verdict, lines = _first_divergence(report)
+    found = report.get("nonfinite")
+    if found:
+        where = (f"first made by {found['node']} ({found['op_type']}) in {found['value']}: {found['nan']} NaN, "
+                 f"{found['inf']} Inf" if found.get("node") else "in the input itself")
+        lines.append(f"NaN/Inf, a finding apart: {where}; {found['values_holding']} values hold some (the same "
+                     "NaN/Inf in the same places on both sides is agreement)")
+    if report.get("skipped"):
+        names = ", ".join(f"{s['value']} ({s['type']})" for s in report["skipped"][:4])
+        lines.append(f"not compared: {len(report['skipped'])} values of a type numpy does not compute with: {names}")
+    for node in (report.get("kernel") or {}).get("judged_against_onnxruntime", [])[:3]:
+        lines.append(f"{node['node']} ({node['op_type']}) judged against ONNX Runtime alone: {node['why']}")
+    return verdict, lines
+
+
+def _first_divergence(report: dict[str, Any]) -> tuple[str, list[str]]:
+    """(verdict, lines) of the first divergence found, optimizer before kernel before exporter."""
     blamed = (report.get("optimizer") or {}).get("transformers") or {}
     if not (report.get("optimizer") or {}).get("node") and blamed.get("named"):
         return "optimizer", [f"every node agrees when each value is marked as an output, but the model's outputs at "
@@ -189,11 +243,22 @@ def unavailable(exc: BaseException) -> str:
     return f"the localizer could not run: {describe(exc)}"
 
 
+def strict(value: Any) -> Any:
+    """``value`` with every non-finite float as a string ("inf", "-inf", "nan"): JSON any parser reads."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
 def write(report: dict[str, Any], bundle: Path) -> Path:
-    """divergence.json and divergence.txt (the readable lines) into a repro bundle."""
+    """divergence.json and divergence.txt (the readable lines) into a repro bundle; strict JSON."""
     from converter import atomic
 
-    atomic.write_json(bundle / "divergence.json", report)
+    atomic.write_text(bundle / "divergence.json", json.dumps(strict(report), indent=2, allow_nan=False) + "\n")
     atomic.write_text(bundle / "divergence.txt", "\n".join(report["lines"]) + "\n")
     return bundle / "divergence.json"
 

@@ -27,6 +27,7 @@ from typing import Any
 from converter import artifacts, atomic
 from converter.compare import Tolerance
 from harness.localize import graph, issue, standalone, subgraph, torchside, values
+from harness.localize.inputs import model_kind
 
 FOLDER = "repro"
 SCRIPT = "repro.py"
@@ -50,6 +51,9 @@ def run_script(folder: Path, python: str | os.PathLike[str] | None = None) -> di
     lines = done.stdout.strip().splitlines()
     try:
         figures = json.loads(lines[-1])
+        for part in figures.get("parts", {}).values():  # strict JSON carries an infinite error as "inf"
+            if isinstance(part.get("max_abs_error"), str):
+                part["max_abs_error"] = float(part["max_abs_error"])
     except (IndexError, ValueError):
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         return {"exit": done.returncode, "error": last, "parts": {}, "printed": done.stdout + done.stderr}
@@ -99,8 +103,8 @@ def _node_piece(proto: Any, nodes: list[graph.Node], name: str, recorded: dict[s
     return subgraph.Piece(piece, feeds, expected, (node.name,), level)
 
 
-def _sides(report: dict[str, Any], model_path: Path, proto: Any, x: Any, checkpoint: Path | None, kind: str,
-           tolerance: Tolerance) -> tuple[str, dict[str, Any], subgraph.Piece | None]:
+def _sides(report: dict[str, Any], model_path: Path, proto: Any, x: Any, checkpoint: Path | None,
+           kind: str | None, tolerance: Tolerance) -> tuple[str, dict[str, Any], subgraph.Piece | None]:
     """(level the model is run at, its expected outputs by the reference side, the diverging piece)."""
     verdict, level = report["verdict"], report["opt_level"]
     nodes = graph.nodes_of(proto)
@@ -110,14 +114,14 @@ def _sides(report: dict[str, Any], model_path: Path, proto: Any, x: Any, checkpo
         graph.mark_all(model_path, marked)
         disabled = values.ort_values(marked, x, "disabled")
         if verdict == "kernel":  # ONNX Runtime with nothing optimized against onnx's reference evaluator
-            reference = values.reference_values(marked, x)
+            reference = values.reference_values(marked, x, list(disabled), disabled)
             return "disabled", {o: reference[o] for o in outputs}, _node_piece(
                 proto, nodes, report["kernel"]["node"], reference, "disabled")
     if verdict == "optimizer":  # the level against disabled; a node is named unless only the whole model moves
         node = (report.get("optimizer") or {}).get("node")
         piece = _node_piece(proto, nodes, node, disabled, level) if node else None
         return level, {o: disabled[o] for o in outputs}, piece
-    if verdict == "exporter" and checkpoint is not None:
+    if verdict == "exporter" and checkpoint is not None and kind is not None:
         expected = {outputs[0]: _torch_output(checkpoint, kind, x)}
         return level, expected, _exporter_piece(proto, nodes, x, disabled, checkpoint, kind, tolerance, level)
     return level, {o: disabled[o] for o in outputs}, None
@@ -147,9 +151,8 @@ def write_repro(folder: Path, model_path: Path, x: Any, report: dict[str, Any], 
 
     folder, model_path = Path(folder), Path(model_path)
     proto = onnx.load(str(model_path))
-    kind = kind or ("deeplog" if proto.graph.input[0].name == "sequences" else "mscred")
-    initializers = {t.name for t in proto.graph.initializer}
-    input_name = next(i.name for i in proto.graph.input if i.name not in initializers)
+    input_name = values.data_input(proto)
+    kind = kind or model_kind(model_path, proto, next(i for i in proto.graph.input if i.name == input_name))
     level, wanted, piece = _sides(report, model_path, proto, x, checkpoint, kind, tolerance)
     if expected is not None and report["verdict"] not in ("optimizer", "kernel"):
         # what the failing comparison compared with; a runtime divergence keeps the runtime's own reference side

@@ -63,10 +63,11 @@ def main() -> int:
         if not (HERE / model).is_file():
             continue
         worst, agree = run_part(HERE / model, HERE / inputs, HERE / expected)
-        figures[model] = {"max_abs_error": worst, "diverges": not agree}
+        # strict JSON (no Infinity literal): an infinite error is the string "inf"
+        figures[model] = {"max_abs_error": worst if np.isfinite(worst) else str(worst), "diverges": not agree}
         print(f"{model}: max abs error {worst:.3g}: {'agrees' if agree else 'DIVERGES'}")
     print(json.dumps({"onnxruntime": ort.__version__, "numpy": np.__version__,
-                      "python": platform.python_version(), "level": LEVEL, "parts": figures}))
+                      "python": platform.python_version(), "level": LEVEL, "parts": figures}, allow_nan=False))
     return 1 if any(part["diverges"] for part in figures.values()) else 0
 
 

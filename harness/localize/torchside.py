@@ -9,10 +9,17 @@ gives a value of that shape (then nothing is guessed).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from converter.compare import Comparison, Tolerance, compare
+from converter.errors import AlogError
 from harness.localize.graph import Node
+
+# Share of a checkpoint's parameter values that must be found among the model's initializers. Exporters
+# reorder, transpose and concatenate weights (LSTM gates) but keep their values; a checkpoint of another
+# training (another hidden size, another seed) shares almost none.
+MATCH_SHARE = 0.5
 
 # The ONNX op a module's own work is exported as: the node the localizer names for a module.
 PRINCIPAL_OPS = {"Embedding": ("Gather",), "LSTM": ("LSTM",), "Linear": ("Gemm", "MatMul"), "Conv2d": ("Conv",),
@@ -24,6 +31,38 @@ class ModuleCall:
     path: tuple[str, ...]
     kind: str  # the module's class name
     output: Any  # numpy array of its (first) output tensor
+
+
+def parameter_share(model: Any, proto: Any) -> float:
+    """The share of ``model``'s floating-point parameter and buffer values found among ``proto``'s initializers."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    arrays = [numpy_helper.to_array(t) for t in proto.graph.initializer]
+    known = np.unique(np.concatenate([a.ravel().astype(np.float32) for a in arrays if a.dtype.kind == "f"] or
+                                     [np.empty(0, np.float32)]))
+    params = [t.detach().cpu().numpy().ravel().astype(np.float32) for t in model.state_dict().values()
+              if t.is_floating_point()]
+    if not params:
+        return 0.0
+    mine = np.concatenate(params)
+    return float(np.isin(mine, known).mean()) if mine.size else 0.0
+
+
+def load_matching(checkpoint: Path, kind: str | None, proto: Any) -> Any:
+    """The checkpoint's model when it is the one ``proto`` was exported from; else one line, before any diagnosis."""
+    from converter import checkpoint as checkpoints
+
+    if kind is None:
+        raise AlogError("--checkpoint: cannot tell which model --model is (no meta.json beside it, and its graph "
+                        "is neither DeepLog's nor MSCRED's), so no checkpoint can be set against it")
+    model, _ = checkpoints.load(checkpoint, kind)
+    share = parameter_share(model, proto)
+    if share < MATCH_SHARE:
+        raise AlogError(f"--checkpoint {checkpoint} is not the checkpoint the model was exported from: {share:.0%} "
+                        f"of its parameter values are among the model's initializers (at least {MATCH_SHARE:.0%} "
+                        "expected)")
+    return model
 
 
 def module_outputs(model, x: Any) -> list[ModuleCall]:

@@ -18,6 +18,7 @@ from converter.errors import AlogError
 from harness.config.matrix import MATRIX_NAMES, Matrix, load_matrix
 from harness.config.policy import Policy
 from harness.golden.store import MANIFEST, Golden
+from harness.procs import locks
 from harness.report import gate, render
 from harness.report import schema as report_schema
 from harness.report.answers import answer_matrix
@@ -125,10 +126,17 @@ def run(args: argparse.Namespace) -> int:
     matrix_path = args.matrix
     if matrix_path is None:  # the current folder's matrix file, if it has one
         matrix_path = next((Path(name) for name in MATRIX_NAMES if Path(name).is_file()), None)
-    if args.merge is not None:
-        merged = merge_cells(args.merge, args.cells_dir)
-        print(f"alog-matrix report: merged {len(merged)} cell files from {args.merge} into {args.cells_dir}")
-    built = build_report(args.cells_dir, matrix_path, args.out, args.baseline, args.strict)
+    # A run holds its report folder while its cells write results and it writes the report: a report built
+    # meanwhile would read half a run and rewrite files under it, so it is refused, naming the holder.
+    holder = locks.held_by_other(Path(args.cells_dir).parent)
+    if holder is not None and Path(args.cells_dir).parent.resolve() != Path(args.out).resolve():
+        raise locks.Busy(f"the cells folder {args.cells_dir} belongs to a report folder in use by another "
+                         f"alog-matrix run ({holder}); wait for it to finish or stop it")
+    with locks.hold(Path(args.out), "the report folder"):
+        if args.merge is not None:
+            merged = merge_cells(args.merge, args.cells_dir)
+            print(f"alog-matrix report: merged {len(merged)} cell files from {args.merge} into {args.cells_dir}")
+        built = build_report(args.cells_dir, matrix_path, args.out, args.baseline, args.strict)
     print(built.verdict.line)
     print(f"alog-matrix report: wrote {', '.join(str(Path(args.out) / n) for n in OUTPUTS)}")
     return 0
