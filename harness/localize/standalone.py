@@ -2,7 +2,7 @@
 so the maintainers of ONNX Runtime or PyTorch can run it without this repository. The bundle writer
 replaces the block between the ``pinned`` markers with the bundle's level and tolerance.
 
-    python repro.py            # exit 1 while a part diverges, 0 when every part agrees
+    python repro.py            # exit 1 while a part diverges, 0 when every part agrees, 2 without numpy/onnxruntime
 
 Each part is a model beside the script with its feeds and its expected outputs (``model.onnx`` with
 ``inputs.npz`` and ``expected.npz``; ``subgraph.onnx`` with ``subgraph_inputs.npz`` and
@@ -16,8 +16,14 @@ import platform
 import sys
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
+try:
+    import numpy as np
+    import onnxruntime as ort
+except ImportError as exc:  # a missing package is no divergence: exit 2, never the divergence code 1
+    if __name__ != "__main__":
+        raise
+    print(f"repro.py needs numpy and onnxruntime: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 # pinned: begin
 LEVEL = "ORT_ENABLE_ALL"

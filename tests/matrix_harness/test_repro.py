@@ -235,3 +235,15 @@ def test_issue_text_escapes_what_it_did_not_write():
     assert "\\| \\# head" in text  # no table cell or heading from the text
     assert "`````sh\ncmd ```` end\n`````" in text  # the fence outlasts every backtick run inside
     assert "````\nline\n```\nbreakout\n````" in text
+
+
+def test_repro_py_without_numpy_or_onnxruntime_is_exit_2_not_a_divergence(tmp_path):
+    """An interpreter that lacks the packages says so: exit 2, never the divergence code 1."""
+    from converter.compare import Tolerance
+    from harness.localize.repro import SCRIPT, script_text
+
+    (tmp_path / SCRIPT).write_text(script_text("all", Tolerance()), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-I", "-S", SCRIPT], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().startswith("repro.py needs numpy and onnxruntime: ")
