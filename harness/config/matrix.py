@@ -212,12 +212,18 @@ SCHEMA = {
 }
 
 
-def find_matrix(folder: Path | None = None) -> Path:
-    """The matrix file a command runs when none is named: gate.toml, else matrix.toml, in ``folder``."""
+def matrix_here(folder: Path | None = None) -> Path | None:
+    """gate.toml, else matrix.toml, of ``folder`` (the current one by default), or None when it has neither."""
     folder = Path.cwd() if folder is None else folder
-    for name in MATRIX_NAMES:
-        if (folder / name).is_file():
-            return folder / name
+    return next((folder / name for name in MATRIX_NAMES if (folder / name).is_file()), None)
+
+
+def find_matrix(folder: Path | None = None) -> Path:
+    """The matrix file a command runs when none is named (``matrix_here``), or one line saying how to make one."""
+    found = matrix_here(folder)
+    if found is not None:
+        return found
+    folder = Path.cwd() if folder is None else folder
     raise AlogError(f"no {' or '.join(MATRIX_NAMES)} in {folder}: name one with --matrix, or write a starter "
                     "with `alog-matrix init`")
 

@@ -244,13 +244,6 @@ jobs:
 """
 
 
-def write_new(path: Path, text: str) -> None:
-    if path.exists() or path.is_symlink():
-        raise AlogError(f"{path} exists; alog-matrix init writes only new files (move it away to start afresh)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, text)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--github", action="store_true",
                         help=f"also write {WORKFLOW_FILE}: the cells as CI jobs, then the runtime stage and the gate")
@@ -268,7 +261,8 @@ def run(args: argparse.Namespace) -> int:
         if path.exists() or path.is_symlink():
             raise AlogError(f"{path} exists; alog-matrix init writes only new files (move it away to start afresh)")
     for path, text in targets:
-        write_new(path, text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, text)
         print(f"alog-matrix init: wrote {path}")
     load_matrix(folder / GATE_FILE)  # the starter is a valid matrix file
     print("next: alog-matrix run   (the whole gate; --cells ID runs one cell)")

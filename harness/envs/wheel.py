@@ -42,17 +42,13 @@ def engine_sources() -> Path:
     checkout = ROOT / "cengine"
     if (checkout / "Makefile").is_file():
         return checkout
-    spec = importlib.util.find_spec(ENGINE_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise AlogError(f"the C engine's sources are not installed (no {ENGINE_PACKAGE} package): "
-                        "reinstall alog-detect")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return _package_dir(ENGINE_PACKAGE)
 
 
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise AlogError(f"cannot find the {name} package of alog-detect")
+        raise AlogError(f"cannot find the {name} package of alog-detect: reinstall alog-detect")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -118,7 +114,7 @@ def build_wheel(folder: Path, write: bool = True) -> ProjectWheel:
     version, metadata, entry_points = _metadata()
     sources = [f for package in PACKAGES for f in _files(_package_dir(package), package)]
     sources += _files(engine_sources(), ENGINE_PACKAGE)
-    stats = tuple((name, path.stat().st_size, path.stat().st_mtime_ns) for name, path in sources)
+    stats = tuple((name, (found := path.stat()).st_size, found.st_mtime_ns) for name, path in sources)
     key = (str(folder), version, metadata, entry_points, stats)
     if key in _BUILT and (_BUILT[key].path.is_file() or not write):
         return _BUILT[key]

@@ -28,15 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from converter.compare import Tolerance
-    from harness.config.matrix import MATRIX_NAMES, load_matrix
+    from harness.config.matrix import load_matrix, matrix_here
     from harness.ground.paths import state_for
     from harness.localize.diagnose import localize, write
     from harness.localize.inputs import check_model, read_input
     from harness.localize.remote import values_in_runtime
 
     # The matrix gives the tolerance (and --runtime's venv): --matrix, else the current folder's, if any.
-    found = [Path(name) for name in MATRIX_NAMES if Path(name).is_file()]
-    matrix = load_matrix(args.matrix) if args.matrix or args.runtime or found else None
+    matrix = load_matrix(args.matrix) if args.matrix or args.runtime or matrix_here() else None
     x = read_input(check_model(args.model), args.input)  # one line for whatever the model or input lacks
     level_values = None
     if args.runtime and matrix is not None:

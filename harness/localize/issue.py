@@ -13,6 +13,7 @@ from typing import Any
 
 from converter import versions
 from converter.compare import Tolerance
+from harness.ground import markdown
 
 ENGINE_NOTE = ("alog-detect's own bug, not upstream's: ONNX Runtime's Python API on the same library gives the "
                "expected outputs, the C engine (cengine/) does not. Do not file it with ONNX Runtime.")
@@ -21,22 +22,14 @@ UPSTREAM = {"optimizer": "ONNX Runtime (a graph optimization changes the numbers
             "exporter": "PyTorch (torch.onnx: the exported graph does not compute what the module does)"}
 PACKAGES = ("python", "torch", "onnx", "onnxscript", "onnxruntime", "numpy")
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # NUL, ESC and friends: shown, never passed on
-_MD_SPECIAL = re.compile(r"[|`\[\]#*_~\\]")  # table, code, link, heading, emphasis, strike; and the escape
-
-
 def md(text: Any, limit: int = 1000) -> str:
-    """Any text made safe as inline markdown: one line, no HTML, no table, code, link or emphasis markers."""
-    text = " ".join(_CONTROL.sub("\ufffd", str(text)).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    """``harness.ground.markdown.md``, with room for the longer messages an issue quotes."""
+    return markdown.md(text, limit)
 
 
 def fenced(text: str, info: str = "") -> str:
     """A fenced block that no content can close early: the fence is longer than any backtick run inside."""
-    body = _CONTROL.sub("\ufffd", text.replace("\r\n", "\n").replace("\t", "    ")).rstrip("\n")
+    body = markdown.CONTROL.sub("\ufffd", text.replace("\r\n", "\n").replace("\t", "    ")).rstrip("\n")
     longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{body}\n{fence}"

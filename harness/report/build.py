@@ -15,7 +15,7 @@ from typing import Any
 
 from converter import atomic
 from converter.errors import AlogError
-from harness.config.matrix import MATRIX_NAMES, Matrix, load_matrix
+from harness.config.matrix import Matrix, load_matrix, matrix_here
 from harness.config.policy import Policy
 from harness.golden.store import MANIFEST, Golden
 from harness.procs import locks
@@ -125,7 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     matrix_path = args.matrix
     if matrix_path is None:  # the current folder's matrix file, if it has one
-        matrix_path = next((Path(name) for name in MATRIX_NAMES if Path(name).is_file()), None)
+        matrix_path = matrix_here()
     # A run holds its report folder while its cells write results and it writes the report: a report built
     # meanwhile would read half a run and rewrite files under it, so it is refused, naming the holder.
     holder = locks.held_by_other(Path(args.cells_dir).parent)

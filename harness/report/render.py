@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from harness.ground.markdown import md
 from harness.ground.names import ENGINES, STATUSES
 from harness.report import answers, chart, drift, views
 from harness.report import runtimes as report_runtimes
@@ -83,20 +84,6 @@ def duration_us(value: Any) -> str:
     if value < 1e3:
         return f"{value:.0f} µs"
     return f"{value / 1e3:.3g} ms" if value < 1e6 else f"{value / 1e6:.3g} s"
-
-
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # NUL, ESC and friends: shown, never passed on
-_MD_SPECIAL = re.compile(r"[|`\[\]#*_~\\]")  # table, code, link, heading, emphasis, strike; and the escape
-
-
-def md(text: Any, limit: int = 240) -> str:
-    """Make any text safe inside a markdown table cell or list item: no HTML, no pipes, no control
-    characters, no heading, list or code-fence marker, one line."""
-    text = " ".join(_CONTROL.sub("\ufffd", str(text)).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
