@@ -78,21 +78,27 @@ def load(path: str | Path, kind: Literal["mscred"]) -> tuple[MSCRED, dict[str, A
 def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]: ...
 
 
-def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]:
-    """Rebuild the model of ``kind`` from ``path``; every way this can go wrong is one clear line."""
+def read_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
+    """What ``torch.save`` wrote to ``path``, read weights-only; any way it cannot be read is one line."""
     path = Path(path)
     if not path.is_file():
-        raise AlogError(f"checkpoint not found: {path}" if not path.exists() else f"checkpoint {path} is not a file")
+        raise AlogError(f"{what} not found: {path}" if not path.exists() else f"{what} {path} is not a file")
     if not zipfile.is_zipfile(path):
-        raise AlogError(f"{path} is not a PyTorch checkpoint (not a torch.save zip archive; truncated or another "
+        raise AlogError(f"{path} is not a PyTorch {what} (not a torch.save zip archive; truncated or another "
                         "format?)")
     try:
-        payload = torch_load_safely(path)
+        return torch_load_safely(path)
     except AlogError:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated archives and foreign pickles fail in many ways
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise AlogError(f"{path} cannot be read as a checkpoint ({type(exc).__name__}: {first})") from None
+        raise AlogError(f"{path} cannot be read as a {what} ({type(exc).__name__}: {first})") from None
+
+
+def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]:
+    """Rebuild the model of ``kind`` from ``path``; every way this can go wrong is one clear line."""
+    path = Path(path)
+    payload = read_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AlogError(f"{path} is a PyTorch file but not an alog-detect checkpoint (train one with alog-detect "
                         f"{kind}-train)")

@@ -7,6 +7,7 @@ ends as one line too (exit 3), with the traceback only when ALOG_DEBUG=1.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
@@ -118,8 +119,11 @@ def cmd_convert_onnx(args) -> int:
 
     _bounded("--seq-len", "seq_len", args.seq_len)
     _bounded("--opset", "opset", args.opset)
+    if args.hub or args.entry:
+        return _convert_hub(args)
     if not args.deeplog_model and not args.mscred_model:
-        raise AlogError("nothing to convert: give --deeplog-model (with --vocab) and/or --mscred-model")
+        raise AlogError("nothing to convert: give --deeplog-model (with --vocab) and/or --mscred-model, or a team's "
+                        "model with --hub DIR --entry NAME --interface ...")
     if args.deeplog_model and not args.vocab:
         raise AlogError("--deeplog-model needs --vocab (the training vocab.json written by build-deeplog)")
     results = []
@@ -133,6 +137,49 @@ def cmd_convert_onnx(args) -> int:
         checked = f", validated at {len(r.validation)} shapes" if r.validation else ""
         _say(f"{r.model_type}: {r.record.exporter} exporter, opset {r.record.opset}, inputs {r.record.inputs}"
              f"{checked} -> {r.onnx_path}  ({r.record.reason})")
+    return 0
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object of keyword arguments")
+    return value
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected STEP,SCALES,SENSORS, got {text!r}") from None
+    if len(shape) != 3:
+        raise argparse.ArgumentTypeError(f"expected three numbers STEP,SCALES,SENSORS, got {text!r}")
+    return shape
+
+
+def _convert_hub(args) -> int:
+    from converter import convert
+    from converter.hub import HubEntry
+
+    if args.deeplog_model or args.mscred_model:
+        raise AlogError("--hub converts a team's model on its own: leave out --deeplog-model and --mscred-model")
+    missing = [o for o, v in (("--hub", args.hub), ("--entry", args.entry), ("--interface", args.interface)) if not v]
+    if missing:
+        raise AlogError(f"a hub model needs {', '.join(missing)} (and --window N for next-template, --shape "
+                        "STEP,SCALES,SENSORS for signature-matrix)")
+    hub = Path(args.hub)
+    if not hub.is_dir():
+        raise AlogError(f"--hub {hub}: " + ("not a directory" if hub.exists() else "no such directory"))
+    entry = HubEntry(hub.resolve(), args.entry, args.interface, args.kwargs or {},
+                     Path(args.weights) if args.weights else None, args.window or args.seq_len, args.shape)
+    r = convert.convert_hub(entry, args.output_dir, args.exporter, args.opset, args.validate, args.portable,
+                            vocab_path=args.vocab, log_format=args.log_format)
+    checked = f", validated at {len(r.validation)} shapes" if r.validation else ""
+    _say(f"{entry.entry} ({entry.interface}): {r.record.exporter} exporter, opset {r.record.opset}, inputs "
+         f"{r.record.inputs}{checked} -> {r.onnx_path}  ({r.record.reason})")
     return 0
 
 
@@ -210,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validate", action="store_true", help="compare with PyTorch at several batch sizes and lengths")
     p.add_argument("--portable", action="store_true",
                    help="self-contained directory: one file per model, relative paths")
+    team = p.add_argument_group("a team's own model, named the torch.hub way")
+    team.add_argument("--hub", metavar="DIR", help="folder with hubconf.py")
+    team.add_argument("--entry", metavar="NAME", help="the hubconf.py function that returns the model")
+    team.add_argument("--kwargs", type=_json_object, metavar="JSON", help="keyword arguments of the entry")
+    team.add_argument("--weights", metavar="PTH", help="a state_dict (read weights-only); default: the entry's own")
+    team.add_argument("--interface", choices=["next-template", "signature-matrix"],
+                      help="next-template: int64 ids [batch, sequence] -> scores [batch, vocab]; signature-matrix: "
+                      "float32 [batch, step, scales, sensors, sensors] -> reconstruction")
+    team.add_argument("--window", type=_integer, help="next-template: the sequence length of the export example")
+    team.add_argument("--shape", type=_shape, metavar="STEP,SCALES,SENSORS", help="signature-matrix: input shape")
+    team.add_argument("--log-format", default="raw", choices=["hdfs", "bgl", "openssh", "raw"],
+                      help="with --vocab: the log format the engine parses (default raw)")
     p.set_defaults(func=cmd_convert_onnx)
 
     p = sub.add_parser("fix-vocab", help="rewrite a vocab keyed by Drain3 ids into one keyed by template strings")

@@ -23,6 +23,7 @@ from converter import vocab as vocab_mod
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError
 from converter.exporting import ExportFailed, ExportRecord, export_model
+from converter.hub import HubEntry
 from converter.specs import ExportSpec, deeplog_spec, mscred_spec
 from converter.verification import compare_at_shapes, worst
 
@@ -77,7 +78,8 @@ def _export_and_check(model, spec: ExportSpec, pending: Path, exporter: str, ops
     return record, comparisons
 
 
-def _meta(spec: ExportSpec, model, record: ExportRecord, comparisons: list, extra: dict[str, Any]) -> dict[str, Any]:
+def _meta(spec: ExportSpec, model_config: dict[str, Any], record: ExportRecord, comparisons: list,
+          extra: dict[str, Any]) -> dict[str, Any]:
     meta = {
         "format_version": artifacts.META_FORMAT_VERSION,
         "model_type": spec.model_type,
@@ -87,7 +89,7 @@ def _meta(spec: ExportSpec, model, record: ExportRecord, comparisons: list, extr
         "dynamic_axes": {spec.input_name: {str(k): v for k, v in spec.input_axes.items()},
                          spec.output_name: {str(k): v for k, v in spec.output_axes.items()}},
         **extra,
-        "model_config": model.config.to_dict(),
+        "model_config": model_config,
         "versions": record.versions,
         "export": record.to_dict(),
     }
@@ -131,7 +133,7 @@ def convert_deeplog(model_path, vocab_path, output_dir, seq_len: int | None = No
     with outdir.hold(output_dir), outdir.staged(targets) as (pending_model, pending_meta, pending_vocab):
         record, comparisons = _export_and_check(model, spec, pending_model, exporter, opset, validate, tolerance,
                                                 {"alog.model_type": "deeplog", "alog.seq_len": str(seq_len)})
-        meta = _meta(spec, model, record, comparisons, {
+        meta = _meta(spec, model.config.to_dict(), record, comparisons, {
             "vocab_size": model.config.vocab_size,
             "seq_len": seq_len,
             "top_g": artifacts.DEFAULT_TOP_G,
@@ -160,7 +162,7 @@ def convert_mscred(model_path, output_dir, exporter: str = "auto", opset: int | 
     with outdir.hold(output_dir), outdir.staged(targets) as (pending_model, pending_meta):
         record, comparisons = _export_and_check(model, spec, pending_model, exporter, opset, validate, tolerance,
                                                 {"alog.model_type": "mscred"})
-        meta = _meta(spec, model, record, comparisons, {
+        meta = _meta(spec, model.config.to_dict(), record, comparisons, {
             "sensors": c.sensors, "scales": c.scales, "step": c.step,
             "scale_windows": payload["extra"]["scale_windows"],
             "source": _source(model_path, portable),
@@ -171,6 +173,56 @@ def convert_mscred(model_path, output_dir, exporter: str = "auto", opset: int | 
     if portable:
         check_portable(output_dir)
     return Converted("mscred", target, targets[1], record, meta, comparisons)
+
+
+def convert_hub(entry: HubEntry, output_dir, exporter: str = "auto", opset: int | None = None,
+                validate: bool = False, portable: bool = False, tolerance: Tolerance = DEFAULT_TOLERANCE,
+                vocab_path=None, log_format: str = "raw", onnx_name: str | None = None,
+                vocab_name: str = artifacts.ENGINE_VOCAB) -> Converted:
+    """A team's hub entry (``converter.hub``) to the artifact layout of its interface: ``deeplog.onnx`` (or
+    ``onnx_name``) with meta and, given its training vocab, the engine vocab for a next-template model;
+    ``mscred.onnx`` with meta for a signature-matrix one."""
+    from converter import hub, logformats
+
+    output_dir = Path(output_dir)
+    loaded = hub.load(entry)
+    spec = loaded.spec
+    training_vocab = None
+    if vocab_path is not None:
+        if entry.interface != "next-template":
+            raise AlogError(f"--vocab is for a next-template model; {entry.title} is a {entry.interface} model")
+        training_vocab = vocab_mod.load_training_vocab(vocab_path)
+        assert loaded.vocab_size is not None
+        vocab_mod.check_vocab_size(training_vocab, loaded.vocab_size, entry.title)
+    if log_format not in logformats.FORMATS:
+        raise AlogError(f"unknown log format {log_format!r}: choose one of {', '.join(logformats.FORMATS)}")
+    default_name = artifacts.DEEPLOG_ONNX if entry.interface == "next-template" else artifacts.MSCRED_ONNX
+    target = output_dir / (onnx_name or default_name)
+    targets = (target, artifacts.meta_path(target)) + ((output_dir / vocab_name,) if training_vocab else ())
+    _prepare_dir(output_dir, targets)
+    described = entry.describe()
+    extra: dict[str, Any] = {"architecture": entry.entry, "hub": described,
+                             "source": entry.hub.name if portable else str(entry.hub.resolve())}
+    if entry.interface == "next-template":
+        extra.update(vocab_size=loaded.vocab_size, seq_len=entry.window, top_g=artifacts.DEFAULT_TOP_G)
+        if training_vocab is not None:
+            extra.update(log_format=log_format, header_fields=logformats.HEADER_FIELDS[log_format])
+    else:
+        assert entry.shape is not None
+        extra.update(dict(zip(("step", "scales", "sensors"), entry.shape, strict=True)))
+    metadata = {"alog.model_type": spec.model_type, "alog.architecture": entry.entry}
+    with outdir.hold(output_dir), outdir.staged(targets) as pending:
+        record, comparisons = _export_and_check(loaded.module, spec, pending[0], exporter, opset, validate,
+                                                tolerance, metadata)
+        meta = _meta(spec, described, record, comparisons, extra)
+        atomic.write_json(pending[1], meta)
+        if training_vocab is not None:
+            vocab_mod.write_engine_vocab(pending[2], vocab_mod.to_engine_format(training_vocab))
+        outdir.test_pause("before-publish")
+        outdir.publish(pending, targets)
+    if portable:
+        check_portable(output_dir)
+    return Converted(spec.model_type, target, targets[1], record, meta, comparisons)
 
 
 def check_portable(output_dir: Path) -> None:

@@ -29,15 +29,18 @@ class ExportSpec:
         return {self.input_name: dict(self.input_axes), self.output_name: dict(self.output_axes)}
 
 
-def deeplog_spec(model: DeepLog, seq_len: int | None = None) -> ExportSpec:
-    vocab = model.config.vocab_size
-    seq = seq_len or model.config.seq_len
+# What a model of each interface takes and gives, and the engine's name for it (meta.json's model_type).
+INTERFACES = {"next-template": "deeplog", "signature-matrix": "mscred"}
+
+
+def next_template_spec(vocab: int, window: int) -> ExportSpec:
+    """int64 template ids [batch, sequence] -> float scores [batch, vocab] (DeepLog's interface)."""
 
     def make_input(batch: int, length: int | None, seed: int = 0) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
-        return torch.randint(0, vocab, (batch, length or seq), generator=generator, dtype=torch.int64)
+        return torch.randint(0, vocab, (batch, length or window), generator=generator, dtype=torch.int64)
 
-    export_seq = max(2, seq)  # torch.export specialises axes of size 1
+    export_seq = max(2, window)  # torch.export specialises axes of size 1
     return ExportSpec(
         model_type="deeplog",
         input_name=artifacts.DEEPLOG_INPUT,
@@ -47,16 +50,16 @@ def deeplog_spec(model: DeepLog, seq_len: int | None = None) -> ExportSpec:
         make_input=make_input,
         export_shape=(2, export_seq),
         check_shapes=[(3, export_seq + 3), (1, max(1, export_seq // 2))],
-        validate_shapes=[(b, s) for b in (1, 7, 64) for s in sorted({1, seq, 2 * seq, 4 * seq + 3})],
+        validate_shapes=[(b, s) for b in (1, 7, 64) for s in sorted({1, window, 2 * window, 4 * window + 3})],
     )
 
 
-def mscred_spec(model: MSCRED) -> ExportSpec:
-    c = model.config
+def signature_matrix_spec(step: int, scales: int, sensors: int) -> ExportSpec:
+    """float32 signature matrices [batch, step, scales, sensors, sensors] -> a reconstruction (MSCRED's)."""
 
     def make_input(batch: int, _length: int | None, seed: int = 0) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
-        return torch.rand((batch, c.step, c.scales, c.sensors, c.sensors), generator=generator)
+        return torch.rand((batch, step, scales, sensors, sensors), generator=generator)
 
     return ExportSpec(
         model_type="mscred",
@@ -69,6 +72,15 @@ def mscred_spec(model: MSCRED) -> ExportSpec:
         check_shapes=[(3, None), (1, None)],
         validate_shapes=[(1, None), (7, None), (16, None)],
     )
+
+
+def deeplog_spec(model: DeepLog, seq_len: int | None = None) -> ExportSpec:
+    return next_template_spec(model.config.vocab_size, seq_len or model.config.seq_len)
+
+
+def mscred_spec(model: MSCRED) -> ExportSpec:
+    c = model.config
+    return signature_matrix_spec(c.step, c.scales, c.sensors)
 
 
 def spec_for(model: torch.nn.Module) -> ExportSpec:

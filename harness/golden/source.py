@@ -9,11 +9,11 @@ matrices do not fit the MSCRED checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from converter.atomic import sha256_file
 from converter.errors import AlogError
 from harness.config.matrix import Matrix
 from harness.ground.names import MODELS
@@ -22,14 +22,6 @@ if TYPE_CHECKING:
     from converter.models import MSCRED, DeepLog
 
 MODEL_DIR_FILES = {"deeplog": "deeplog.pth", "vocab": "vocab.json", "mscred": "mscred.pth"}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
