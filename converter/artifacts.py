@@ -22,6 +22,10 @@ DEEPLOG_OUTPUT = "logits"
 MSCRED_INPUT = "signatures"
 MSCRED_OUTPUT = "reconstruction"
 
+# What a model of each interface takes and gives (converter.specs), and the engine's name for it (meta.json's
+# model_type): next-template = DeepLog's, signature-matrix = MSCRED's.
+INTERFACES = {"next-template": "deeplog", "signature-matrix": "mscred"}
+
 # The export strategies (converter.exporting): auto is the default.
 EXPORT_STRATEGIES = ("auto", "legacy", "dynamo")
 # ONNX Runtime's graph optimization levels, by the names the matrix and the C engine use.

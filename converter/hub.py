@@ -1,7 +1,7 @@
 """A team's own architecture, named the torch.hub way: a folder with ``hubconf.py``, an entry (a function
 of it returning the model), the entry's keyword arguments, and optionally a state_dict read weights-only.
 
-The entry's *interface* says what the model takes and gives (``converter.specs.INTERFACES``):
+The entry's *interface* says what the model takes and gives (``converter.artifacts.INTERFACES``):
 
 - ``next-template``: int64 template ids [batch, sequence] -> float scores [batch, vocab] (logits,
   log-probabilities or probabilities: the top-g check ranks them, so all three give the same verdicts);
@@ -23,9 +23,10 @@ from typing import Any
 import torch
 
 from converter import artifacts, checkpoint
+from converter.artifacts import INTERFACES
 from converter.atomic import sha256_file
 from converter.errors import AlogError, first_line
-from converter.specs import INTERFACES, ExportSpec, next_template_spec, signature_matrix_spec
+from converter.specs import ExportSpec, next_template_spec, signature_matrix_spec
 
 HUBCONF = "hubconf.py"
 PROBE_BATCH = 2

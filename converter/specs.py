@@ -29,10 +29,6 @@ class ExportSpec:
         return {self.input_name: dict(self.input_axes), self.output_name: dict(self.output_axes)}
 
 
-# What a model of each interface takes and gives, and the engine's name for it (meta.json's model_type).
-INTERFACES = {"next-template": "deeplog", "signature-matrix": "mscred"}
-
-
 def next_template_spec(vocab: int, window: int) -> ExportSpec:
     """int64 template ids [batch, sequence] -> float scores [batch, vocab] (DeepLog's interface)."""
 

@@ -7,6 +7,7 @@ without this check a defect of the CLI alone (a relative path handled wrongly) w
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import shutil
 import subprocess
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from converter import artifacts
 from harness.checks.registry import NoEvidence, NotReached, Outcome, check
-from harness.ground.names import MODEL_FILES
 
 if TYPE_CHECKING:
     from harness.checks.context import ModelContext
@@ -27,6 +27,17 @@ CLI_TIMEOUT_S = 1800  # one conversion with its verification; the cell's own tim
 
 def user_command(mut: ModelUnderTest) -> list[str]:
     """The words a user types, as the README shows them (relative paths, output folder `onnx`)."""
+    entry = mut.entry
+    if not entry.reference:
+        words = ["alog-detect", "convert-onnx", "--hub", "hub", "--entry", entry.entry, "--interface", entry.interface]
+        words += ["--kwargs", json.dumps(entry.kwargs, sort_keys=True)] if entry.kwargs else []
+        words += ["--weights", f"{mut.name}.pth"]
+        if entry.interface == "next-template":
+            words += ["--window", str(entry.window)]
+            words += ["--vocab", "vocab.json", "--log-format", mut.log_format] if mut.vocab is not None else []
+        else:
+            words += ["--shape", ",".join(map(str, entry.shape or ()))]
+        return [*words, "--output-dir", "onnx"]
     if mut.name == "deeplog":
         return ["alog-detect", "convert-onnx", "--deeplog-model", "deeplog.pth", "--vocab", "vocab.json",
                 "--output-dir", "onnx"]
@@ -87,7 +98,11 @@ def cli_against_api(mut: ModelUnderTest, work: Path) -> Outcome:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     shutil.copyfile(mut.checkpoint, folder / f"{mut.name}.pth")
-    if mut.name == "deeplog":
+    if mut.entry.hub is not None:
+        (folder / "hub").symlink_to(mut.entry.hub, target_is_directory=True)
+        if mut.vocab is not None:
+            shutil.copyfile(mut.vocab, folder / "vocab.json")
+    elif mut.name == "deeplog":
         if mut.vocab is None:
             raise NoEvidence("the golden DeepLog model has no vocab file to give the CLI")
         shutil.copyfile(mut.vocab, folder / "vocab.json")
@@ -99,7 +114,7 @@ def cli_against_api(mut: ModelUnderTest, work: Path) -> Outcome:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         return Outcome(False, error=f"{words[0]} {words[1]} exit {done.returncode}: {last}", detail=detail)
-    cli_path = folder / "onnx" / MODEL_FILES[mut.name]
+    cli_path = folder / "onnx" / (artifacts.DEEPLOG_ONNX if mut.spec.model_type == "deeplog" else artifacts.MSCRED_ONNX)
     if not cli_path.is_file():
         return Outcome(False, error=f"the CLI exited 0 but wrote no onnx/{cli_path.name}", detail=detail)
     detail["cli"], detail["api"] = _artifact_facts(cli_path), _artifact_facts(api_path)

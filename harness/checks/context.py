@@ -113,7 +113,7 @@ class CellContext:
         golden = self.golden()
         if name not in golden.models:
             raise NotReached(f"not reached: the run's golden data holds no {name} model")
-        return self.once(f"load:{name}", "load", lambda: load_golden(name, golden, self.work))
+        return self.once(f"load:{name}", "load", lambda: load_golden(self.matrix.entry(name), golden, self.work))
 
     def model(self, name: str) -> ModelUnderTest:
         """The model under test; a checkpoint this torch cannot load is recorded once, by checkpoint_load."""

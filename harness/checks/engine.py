@@ -43,6 +43,27 @@ def detection_agreement(model_dir: Path, log: Path, ort_lib: Path, binary: Path)
     }
 
 
+def detection_dir(mut: ModelUnderTest, artifact: Path, work: Path) -> Path | None:
+    """The engine's model directory for detection (deeplog.onnx, its meta, vocab.json), when the model has one:
+    DeepLog's artifact folder as it is; a hub next-template model with a vocab, its files linked under the
+    engine's names; None for a model without templates to detect with."""
+    from converter import artifacts
+
+    if mut.name == "deeplog":
+        return artifact.parent
+    vocab = mut.entry.engine_vocab
+    if mut.spec.model_type != "deeplog" or vocab is None or not (artifact.parent / vocab).is_file():
+        return None
+    folder = work / "engine-detect" / mut.name
+    folder.mkdir(parents=True, exist_ok=True)
+    links = {artifacts.DEEPLOG_ONNX: artifact, artifacts.ENGINE_VOCAB: artifact.parent / vocab,
+             artifacts.meta_path(artifacts.DEEPLOG_ONNX): artifacts.meta_path(artifact)}
+    for name, target in links.items():
+        (folder / name).unlink(missing_ok=True)
+        (folder / name).symlink_to(Path(target).resolve())
+    return folder
+
+
 def _localize(mut: ModelUnderTest, artifact: Path, x, ctx: ModelContext) -> str:
     from harness.localize.diagnose import localize, unavailable
 
@@ -90,8 +111,9 @@ def cengine(ctx: ModelContext) -> Outcome:
     errors = [f"{len(failed)} of {len(comparisons)} inputs differ: {failed[0].describe()}"] if failed else []
     if failed:  # is the graph at fault (a node), or the engine's own reading and writing of tensors?
         detail["divergence"] = _localize(mut, path, inputs[comparisons.index(failed[0])], ctx)
-    if mut.name == "deeplog":
-        agreement = detection_agreement(path.parent, mut.log, ort_lib, binary)
+    model_dir = detection_dir(mut, path, ctx.work)
+    if model_dir is not None:
+        agreement = detection_agreement(model_dir, mut.log, ort_lib, binary)
         figures.update({k: agreement[k] for k in ("lines", "disagreements", "anomalies_engine", "anomalies_reference")})
         detail["detection"] = agreement
         if agreement["disagreements"]:

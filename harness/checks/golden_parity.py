@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.registry import Outcome, check
-from harness.ground.names import artifact_files
 
 if TYPE_CHECKING:
     from converter.compare import Comparison
@@ -114,7 +113,7 @@ def golden_parity(ctx: ModelContext) -> Outcome:
     worst: list[Comparison] = []
     failures = []
     for strategy in strategies:
-        session = ort_session(mut.model_dirs[strategy] / artifact_files(ctx.model)[0])
+        session = ort_session(mut.model_dirs[strategy] / mut.entry.onnx)
         spec = mut.spec
         outputs = {name: session.run([spec.output_name], {spec.input_name: x})[0] for name, (x, _) in cases.items()}
         vs_golden = [compare(expected, outputs[name], ctx.tolerance, f"{strategy} {name}")
@@ -161,8 +160,8 @@ def _bundle(ctx: ModelContext, mut, strategy: str, x, expected, actual, comparis
     from harness.parity.bundles import write_bundle
     from harness.parity.subjects import Subject
 
-    subject = Subject(f"{mut.name}/{strategy}", mut.name, mut.torch_model, mut.model_dirs[strategy] / artifact_files(
-        mut.name)[0], None, mut.spec.input_name, mut.spec.output_name)
+    subject = Subject(f"{mut.name}/{strategy}", mut.spec.model_type, mut.torch_model,
+                      mut.model_dirs[strategy] / mut.entry.onnx, None, mut.spec.input_name, mut.spec.output_name)
     return write_bundle(ctx.work / "repro", f"{mut.name}-golden_parity-{strategy}", subject, x, expected, actual,
                         ctx.tolerance, f"golden_parity failed: {comparison.describe()}",
                         details={"comparison": comparison.figures()}, test="golden_parity")

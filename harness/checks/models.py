@@ -10,23 +10,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from converter.errors import describe
+from converter.errors import AlogError, describe
 from harness.golden.training import MSCRED_EPOCHS, TRAIN_EPOCHS, TRAIN_WINDOW, training_log
-from harness.ground.names import MODEL_FILES, artifact_files
 
 if TYPE_CHECKING:
     from converter.compare import Tolerance
     from harness.config.matrix import Matrix
+    from harness.config.models import ModelEntry
 
 
 @dataclass
 class ModelUnderTest:
     name: str
-    checkpoint: Path
+    checkpoint: Path  # the weights: an alog-detect checkpoint, or a hub entry's state_dict
     torch_model: Any
     spec: Any
     log: Path  # the log the model was trained on (detection runs on it)
-    vocab: Path | None = None  # the training vocab (DeepLog)
+    entry: ModelEntry
+    vocab: Path | None = None  # the training vocab (DeepLog's, or a hub next-template's when it has one)
+    log_format: str = "raw"  # the log's format (the engine vocab's header fields)
     records: dict[str, Any] = field(default_factory=dict)  # strategy -> ExportRecord (None when it raised)
     errors: dict[str, str] = field(default_factory=dict)  # strategy -> why there is no record
     model_dirs: dict[str, Path] = field(default_factory=dict)  # strategy -> folder holding the artifact
@@ -36,7 +38,7 @@ class ModelUnderTest:
         """The strategy's artifact, when its export passed verification."""
         record = self.records.get(strategy)
         folder = self.model_dirs.get(strategy)
-        path = folder / MODEL_FILES[self.name] if folder is not None else None
+        path = folder / self.entry.onnx if folder is not None else None
         return path if record is not None and record.ok and path is not None and path.is_file() else None
 
     def strategies_with_artifacts(self) -> list[str]:
@@ -88,15 +90,26 @@ def train(matrix: Matrix, work: Path, tolerance: Tolerance) -> Training:
     return training
 
 
-def load_golden(name: str, golden, work: Path) -> ModelUnderTest:
-    """The golden checkpoint of ``name``, loaded in this torch, with the log and vocab it goes with."""
-    from converter import checkpoint, specs
+def load_golden(entry: ModelEntry, golden, work: Path) -> ModelUnderTest:
+    """The golden weights of ``entry``, loaded in this torch, with the log and vocab they go with: an
+    alog-detect checkpoint, or a hub entry built by its hubconf.py here and given the golden state_dict."""
+    from converter import checkpoint, hub, specs
 
-    path = golden.checkpoint(name)
-    torch_model, _ = checkpoint.load(path, name)
-    entry = golden.model(name)
-    vocab = Path(entry["vocab"]) if name == "deeplog" else None
-    return ModelUnderTest(name, path, torch_model, specs.spec_for(torch_model), golden.log, vocab=vocab)
+    recorded = golden.model(entry.name)
+    if "error" in recorded:  # the golden stage could not build it: what does this torch say?
+        hub.load(entry.hub_entry(entry.weights), seed=0)
+        raise AlogError(f"it builds in this torch, but the golden stage could not build it: {recorded['error']}")
+    path = golden.checkpoint(entry.name)
+    fmt = golden.manifest["source"].get("format", "raw")
+    if entry.reference:
+        torch_model, _ = checkpoint.load(path, entry.name)
+        vocab = Path(recorded["vocab"]) if entry.name == "deeplog" else None
+        return ModelUnderTest(entry.name, path, torch_model, specs.spec_for(torch_model), golden.log, entry,
+                              vocab=vocab, log_format=fmt)
+    loaded = hub.load(entry.hub_entry(path))
+    log = Path(recorded["log"]) if recorded.get("log") else golden.log
+    return ModelUnderTest(entry.name, path, loaded.module, loaded.spec, log, entry, vocab=entry.vocab,
+                          log_format=recorded.get("log_format", fmt))
 
 
 def export_strategies(mut: ModelUnderTest, strategies: tuple[str, ...], work: Path, tolerance: Tolerance) -> None:
@@ -111,7 +124,12 @@ def export_strategies(mut: ModelUnderTest, strategies: tuple[str, ...], work: Pa
         out_dir = work / "models" / strategy
         mut.model_dirs[strategy] = out_dir
         try:
-            if mut.name == "deeplog":
+            if not mut.entry.reference:
+                converted = convert.convert_hub(mut.entry.hub_entry(mut.checkpoint), out_dir, exporter=strategy,
+                                                tolerance=tolerance, vocab_path=mut.vocab, log_format=mut.log_format,
+                                                onnx_name=mut.entry.onnx,
+                                                vocab_name=mut.entry.engine_vocab or "vocab.json")
+            elif mut.name == "deeplog":
                 converted = convert.convert_deeplog(mut.checkpoint, mut.vocab, out_dir, exporter=strategy,
                                                     tolerance=tolerance)
             else:
@@ -130,6 +148,6 @@ def keep_artifacts(mut: ModelUnderTest, keep: Path) -> None:
     for strategy in mut.strategies_with_artifacts():
         target = keep / strategy
         target.mkdir(parents=True, exist_ok=True)
-        for name in artifact_files(mut.name):
+        for name in mut.entry.artifact_files():
             shutil.copyfile(mut.model_dirs[strategy] / name, target / name)
 

@@ -23,13 +23,14 @@ from converter.errors import AlogError
 from converter.logformats import FORMATS
 from converter.tolerance import Tolerance
 from harness.config import schema as s
+from harness.config.models import REFERENCE_ENTRIES, REFERENCE_MODELS, ModelEntry, hub_entries, model_table
 from harness.config.policy import Policy
-from harness.ground.names import CHECK_NAMES, ENGINES, MODELS
+from harness.ground.names import CHECK_NAMES, ENGINES
 from harness.ground.paths import ROOT
 
 DEFAULT_MATRIX = ROOT / "matrix.toml"  # the checkout's own matrix (its tests and benchmarks)
 MATRIX_NAMES = ("gate.toml", "matrix.toml")  # what `alog-matrix` looks for in the current folder
-DEFAULTS = {"python": "3.11", "models": MODELS, "strategies": ("legacy", "dynamo", "auto"), "timeout_s": 900}
+DEFAULTS = {"python": "3.11", "models": REFERENCE_MODELS, "strategies": ("legacy", "dynamo", "auto"), "timeout_s": 900}
 _PIN = s.text(pattern=s.re.compile(r"[A-Za-z0-9<>=!~.,*+ -]+"), hint=": a version (1.26.4) or a specifier (<2.3)")
 
 
@@ -121,7 +122,7 @@ class Runtime:
 class Matrix:
     path: Path
     cells: tuple[Cell, ...]
-    models: tuple[str, ...]
+    models: tuple[str, ...]  # the models the cells judge, in order (see ``entry``)
     strategies: tuple[str, ...]
     tolerance: Tolerance
     policy: Policy
@@ -132,6 +133,14 @@ class Matrix:
     checks: tuple[str, ...] = CHECK_NAMES  # [defaults].checks: the checks the cells run (others are recorded as skip)
     runtimes: tuple[Runtime, ...] = ()
     deploy: tuple[str, ...] = ()  # [gate] deploy: the runtimes the release must work on
+    entries: dict[str, ModelEntry] = field(default_factory=dict)  # [model.NAME]: a team's hub entries
+
+    def entry(self, name: str) -> ModelEntry:
+        """A model of the matrix: a hub entry of [model.NAME], else a reference model."""
+        found = self.entries.get(name) or REFERENCE_ENTRIES.get(name)
+        if found is None:
+            raise AlogError(f"no model {name!r} in {self.path} (models: {', '.join(self.models)})")
+        return found
 
     def select(self, ids: list[str] | None) -> tuple[Cell, ...]:
         """The cells named in ``ids`` (in matrix order), or every cell when ``ids`` is empty."""
@@ -144,10 +153,7 @@ class Matrix:
 
     def relative(self, value: str | None) -> Path | None:
         """A path of the matrix file (relative ones are taken from its folder), or None."""
-        if not value:
-            return None
-        path = Path(value)
-        return path if path.is_absolute() else (self.path.parent / path).resolve()
+        return _relative(self.path, value)
 
     def data_log(self) -> Path | None:
         """The real log the cells train on, or None for the synthetic one."""
@@ -167,12 +173,14 @@ class Matrix:
         raise AlogError(f"no cell {cell_id!r} in {self.path} (cells: {', '.join(c.id for c in self.cells)})")
 
 
-_EXPECT = {"model": s.text(choices=("*", *MODELS)), "check": s.text(choices=CHECK_NAMES),
+_MODEL_NAME = s.text(pattern=s.SAFE_ID, hint=": a model name (letters, digits, '.', '_' and '-')")
+_MODEL_OR_ANY = s.text(pattern=s.re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9._-]*"), hint=": a model name or *")
+_EXPECT = {"model": _MODEL_OR_ANY, "check": s.text(choices=CHECK_NAMES),
            "outcome": s.text(choices=("fail", "pass")), "reason": s.text()}
 SCHEMA = {
     "defaults": s.table({
         "python": s.text(pattern=s.re.compile(r"3\.\d+"), hint=": a Python version such as 3.11"),
-        "models": s.list_of(s.text(choices=MODELS), nonempty=True, unique=True),
+        "models": s.list_of(_MODEL_NAME, nonempty=True, unique=True),
         "strategies": s.list_of(s.text(choices=EXPORT_STRATEGIES), nonempty=True, unique=True),
         "timeout_s": s.integer(minimum=1),
         "checks": s.list_of(s.text(choices=CHECK_NAMES), nonempty=True, unique=True),
@@ -181,8 +189,7 @@ SCHEMA = {
                      "synthetic_blocks": s.integer(minimum=1), "seed": s.integer(minimum=0)}),
     "tolerance": s.table({"atol": s.number(minimum=0), "rtol": s.number(minimum=0),
                           "max_outlier_fraction": s.number(minimum=0, maximum=1)}),
-    "model": s.table({"deeplog": s.text(), "vocab": s.text(), "mscred": s.text(), "log": s.text(),
-                      "format": s.text(choices=("auto", *FORMATS))}),
+    "model": model_table,
     "warnings": s.table({"allow": s.list_of(s.regex())}),
     "disk": s.table({"cuda_cell_gb": s.number(minimum=0), "cpu_cell_gb": s.number(minimum=0),
                      "margin_gb": s.number(minimum=0)}),
@@ -206,7 +213,7 @@ SCHEMA = {
         "python": s.text(pattern=s.re.compile(r"3\.\d+"), hint=": a Python version such as 3.11"),
         "expect": s.tables({"outcome": s.text(choices=("incompatible", "fail", "error")), "reason": s.text(),
                             "cell": s.text(), "strategy": s.text(choices=("*", *EXPORT_STRATEGIES)),
-                            "model": s.text(choices=("*", *MODELS)), "level": s.text(choices=("*", *OPT_LEVELS)),
+                            "model": _MODEL_OR_ANY, "level": s.text(choices=("*", *OPT_LEVELS)),
                             "engine": s.text(choices=("*", *ENGINES))}, required=("outcome", "reason")),
     }, required=("id", "onnxruntime"), label=lambda t, i: str(t.get("id") or i + 1)),
 }
@@ -240,7 +247,13 @@ def load_matrix(path: str | Path | None = DEFAULT_MATRIX) -> Matrix:
     except tomllib.TOMLDecodeError as exc:
         raise AlogError(f"matrix file {path} is not valid TOML: {exc}") from None
     data = s.top_level(SCHEMA, raw, str(path))
-    defaults = {**DEFAULTS, **data.get("defaults", {})}
+    hubs = hub_entries(path, data.get("model", {}), lambda v: _relative(path, v))
+    defaults = {**DEFAULTS, "models": (*REFERENCE_MODELS, *hubs), **data.get("defaults", {})}
+    known = (*REFERENCE_MODELS, *hubs)
+    unknown_models = [m for m in defaults["models"] if m not in known]
+    if unknown_models:
+        raise AlogError(f"{path}: [defaults] models names {unknown_models[0]!r}, which is neither a reference model "
+                        f"nor a [model.{unknown_models[0]}] table (models: {', '.join(known)})")
     if not data.get("cell"):
         raise AlogError(f"{path}: no [[cell]] table: a matrix without cells gives no evidence")
     cells = tuple(_cell(path, table, defaults) for table in data["cell"])
@@ -249,6 +262,11 @@ def load_matrix(path: str | Path | None = DEFAULT_MATRIX) -> Matrix:
     if repeated:
         raise AlogError(f"{path}: cell ids repeat: {', '.join(repeated)}")
     runtimes = tuple(_runtime(t, defaults) for t in data.get("runtime", ()))
+    for runtime in runtimes:
+        for expectation in runtime.expectations:
+            if expectation.model not in ("*", *defaults["models"]):
+                raise AlogError(f"{path}: [[runtime]] {runtime.id} expects a model not in [defaults].models: "
+                                f"{expectation.model!r} (models: {', '.join(defaults['models'])})")
     runtime_ids = [r.id for r in runtimes]
     if len(set(runtime_ids)) != len(runtime_ids):
         raise AlogError(f"{path}: runtime ids repeat: {', '.join(sorted(runtime_ids))}")
@@ -266,13 +284,22 @@ def load_matrix(path: str | Path | None = DEFAULT_MATRIX) -> Matrix:
         tolerance=Tolerance.from_mapping(data.get("tolerance")),
         policy=Policy.from_mapping(gate, f"{path}: [gate]"),
         data=dict(data.get("data", {})),
-        model=dict(data.get("model", {})),
+        model={k: v for k, v in data.get("model", {}).items() if not isinstance(v, dict)},
         disk=dict(data.get("disk", {})),
         warnings_allowed=tuple(data.get("warnings", {}).get("allow", ())),
         checks=tuple(defaults.get("checks", CHECK_NAMES)),
         runtimes=runtimes,
         deploy=deploy,
+        entries=hubs,
     )
+
+
+def _relative(path: Path, value: str | None) -> Path | None:
+    """A path of the matrix file, taken from its folder when relative (as ``Matrix.relative``)."""
+    if not value:
+        return None
+    found = Path(value)
+    return found if found.is_absolute() else (path.parent / found).resolve()
 
 
 def _requirement(name: str, spec: str) -> str:

@@ -19,6 +19,8 @@ from typing import Any
 from converter import atomic
 from converter.errors import AlogError
 from harness.config.matrix import Matrix
+from harness.config.models import REFERENCE_MODELS
+from harness.golden.hub_cases import fingerprint_part, hub_golden
 from harness.golden.source import CheckedModels, ModelSource, check, sha256_file
 from harness.golden.store import FORMAT, FORMAT_VERSION, MANIFEST, Golden, data_file
 from harness.ground.protocol import now
@@ -34,6 +36,7 @@ def fingerprint(source: ModelSource, matrix: Matrix) -> str:
     files = {} if source.reference else {k: sha256_file(p) for k in ("deeplog", "vocab", "mscred", "log")
                                          if (p := getattr(source, k))}
     payload = {"version": FORMAT_VERSION, "files": files, "format": source.format, "seed": _seed(matrix),
+               "hubs": {h.name: fingerprint_part(h) for h in source.hubs},
                "models": list(matrix.models), "data": matrix.data if source.reference else None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -156,14 +159,11 @@ def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels
     }
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="golden-", dir=out) as tmp:
-        for name in source.models:
+        for name in (m for m in source.models if m in REFERENCE_MODELS):
             model = checked.deeplog if name == "deeplog" else checked.mscred
             assert model is not None  # check() loaded every model the source names
             cases = _deeplog_cases(checked, rng) if name == "deeplog" else _mscred_cases(checked, rng, Path(tmp))
-            outputs = _outputs(model, cases)
-            arrays = {**{f"in_{k}": v for k, v in cases.items()}, **{f"out_{k}": v for k, v in outputs.items()}}
-            with atomic.atomic_path(out / data_file(name)) as target, open(target, "wb") as handle:
-                np.savez(handle, **arrays)
+            _write_cases(out / data_file(name), cases, _outputs(model, cases))
             checkpoint = Path(getattr(source, name))
             entry: dict[str, Any] = {
                 "checkpoint": _portable(checkpoint, out), "sha256": sha256_file(checkpoint),
@@ -173,8 +173,25 @@ def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels
             if name == "deeplog":
                 entry.update(vocab=str(source.vocab), vocab_sha256=sha256_file(Path(source.vocab or "")))
             manifest["models"][name] = entry
+        for hub in source.hubs:
+            record, hub_cases_ = hub_golden(hub, source, out, _seed(matrix), rng)
+            if hub_cases_ is not None:
+                outputs = _outputs(record.pop("module"), hub_cases_)
+                _write_cases(out / data_file(hub.name), hub_cases_, outputs)
+                record.update(checkpoint=_portable(record.pop("weights"), out), data=data_file(hub.name),
+                              cases=[{"name": k, "shape": list(v.shape), "dtype": str(v.dtype)}
+                                     for k, v in hub_cases_.items()])
+            manifest["models"][hub.name] = record
     atomic.write_json(out / MANIFEST, manifest)
     return Golden(out, manifest)
+
+
+def _write_cases(path: Path, cases: dict[str, Any], outputs: dict[str, Any]) -> None:
+    import numpy as np
+
+    arrays = {**{f"in_{k}": v for k, v in cases.items()}, **{f"out_{k}": v for k, v in outputs.items()}}
+    with atomic.atomic_path(path) as target, open(target, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def prepare(matrix: Matrix, source: ModelSource, out: Path, reuse: bool,
@@ -184,7 +201,8 @@ def prepare(matrix: Matrix, source: ModelSource, out: Path, reuse: bool,
     if reuse and (out / MANIFEST).is_file():
         existing = Golden.load(out)
         if existing.manifest.get("fingerprint") == fingerprint(source, matrix) and all(
-                existing.checkpoint(m).is_file() for m in existing.models):
+                existing.checkpoint(m).is_file() for m in existing.models
+                if "error" not in existing.model(m)):
             return existing
     if source.reference:
         source, checked = train_reference(matrix, out / "reference"), None

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from converter.atomic import sha256_file
 from converter.errors import AlogError
 from harness.config.matrix import Matrix
-from harness.ground.names import MODELS
+from harness.config.models import REFERENCE_MODELS, ModelEntry
 
 if TYPE_CHECKING:
     from converter.models import MSCRED, DeepLog
@@ -36,15 +35,19 @@ class ModelSource:
     format: str = "auto"
     origin: str = ""  # where the files were named: "[model] of matrix.toml", "--model-dir DIR"
     parsed: Path | None = None  # the log already parsed (a reference's training parse), to take its matrices from
+    hubs: tuple[ModelEntry, ...] = ()  # the matrix's hub entries, built by the golden stage
+    hub_log: Path | None = None  # [model] log: a hub next-template's golden windows, when it has a vocab
 
     @property
     def models(self) -> tuple[str, ...]:
-        return tuple(m for m in MODELS if getattr(self, m) is not None)
+        return tuple(m for m in REFERENCE_MODELS if getattr(self, m) is not None) + tuple(h.name for h in self.hubs)
 
 
 def resolve(matrix: Matrix, model_dir: Path | None = None) -> ModelSource:
     """The model source of a run: --model-dir DIR, else [model] of the matrix, else a reference."""
     table = dict(matrix.model)
+    hubs = tuple(e for e in map(matrix.entry, matrix.models) if not e.reference)
+    hub_log = matrix.relative(table.get("log"))
     if model_dir is not None:
         model_dir = model_dir.resolve()
         if not model_dir.is_dir():
@@ -54,15 +57,18 @@ def resolve(matrix: Matrix, model_dir: Path | None = None) -> ModelSource:
             raise AlogError(f"--model-dir {model_dir} holds neither deeplog.pth nor mscred.pth")
         log = matrix.relative(table.get("log")) or _only_log(model_dir)
         return ModelSource(False, found.get("deeplog"), found.get("vocab"), found.get("mscred"), log,
-                           str(table.get("format", "auto")), f"--model-dir {model_dir}")
-    if not any(table.get(key) for key in MODELS):
-        if table:
+                           str(table.get("format", "auto")), f"--model-dir {model_dir}", hubs=hubs, hub_log=hub_log)
+    if not any(table.get(key) for key in REFERENCE_MODELS):
+        if not any(m in REFERENCE_MODELS for m in matrix.models):  # hub entries only: nothing to train
+            return ModelSource(False, log=hub_log, format=str(table.get("format", "auto")),
+                               origin=f"[model.*] of {matrix.path}", hubs=hubs, hub_log=hub_log)
+        if set(table) - {"log", "format"} or (table and not hubs):
             raise AlogError(f"{matrix.path}: [model] names neither deeplog nor mscred (leave it out to train "
                             "a reference model on [data])")
-        return ModelSource(True, origin=f"a reference trained on [data] of {matrix.path}")
+        return ModelSource(True, origin=f"a reference trained on [data] of {matrix.path}", hubs=hubs, hub_log=hub_log)
     return ModelSource(False, matrix.relative(table.get("deeplog")), matrix.relative(table.get("vocab")),
                        matrix.relative(table.get("mscred")), matrix.relative(table.get("log")),
-                       str(table.get("format", "auto")), f"[model] of {matrix.path}")
+                       str(table.get("format", "auto")), f"[model] of {matrix.path}", hubs=hubs, hub_log=hub_log)
 
 
 def _only_log(folder: Path) -> Path:
@@ -88,7 +94,7 @@ class CheckedModels:
 
 def check(source: ModelSource) -> CheckedModels:
     """Every check of a team's files, before any cell starts (nothing is written)."""
-    from converter import checkpoint, convert, logformats
+    from converter import checkpoint, convert
 
     def existing(path: Path | None, what: str) -> Path:
         if path is None:
@@ -97,13 +103,18 @@ def check(source: ModelSource) -> CheckedModels:
             raise AlogError(f"{source.origin}: {what} {path}: " + ("not a file" if path.exists() else "no such file"))
         return path
 
+    for hub in source.hubs:  # whether the entry builds is the golden stage's and each cell's finding
+        assert hub.hub is not None
+        where = f"{source.origin}: [model.{hub.name}]"
+        if not hub.hub.is_dir():
+            raise AlogError(f"{where} hub {hub.hub}: " + ("not a directory" if hub.hub.exists() else "no such folder"))
+        for what, path in (("weights", hub.weights), ("vocab", hub.vocab)):
+            if path is not None and not path.is_file():
+                raise AlogError(f"{where} {what} {path}: " + ("not a file" if path.exists() else "no such file"))
+    if source.deeplog is None and source.mscred is None:
+        return CheckedModels(source, log_format_of(source.log, source.format) if source.log else "raw")
     log = existing(source.log, "log (the log the golden inputs are taken from)")
-    fmt = source.format
-    if fmt == "auto":
-        try:
-            fmt = logformats.detect_format(logformats.read_log_text(log).splitlines()[:200])
-        except AlogError:
-            fmt = "raw"  # no known header: the whole line is the message
+    fmt = log_format_of(log, source.format)
     checked = CheckedModels(source, fmt)
     if source.deeplog is not None:
         vocab = existing(source.vocab, "vocab (the training vocab of deeplog.pth)")
@@ -117,3 +128,15 @@ def check(source: ModelSource) -> CheckedModels:
         checked.mscred, checked.mscred_payload = checkpoint.load(existing(source.mscred, "mscred checkpoint"),
                                                                  "mscred")
     return checked
+
+
+def log_format_of(log: Path, named: str) -> str:
+    """The log's format: as named, else detected from its first lines ("raw" when no known header fits)."""
+    from converter import logformats
+
+    if named != "auto":
+        return named
+    try:
+        return logformats.detect_format(logformats.read_log_text(log).splitlines()[:200])
+    except AlogError:
+        return "raw"  # no known header: the whole line is the message

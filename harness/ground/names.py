@@ -1,4 +1,4 @@
-"""The names every stage agrees on: models, engines, checks and statuses.
+"""The names every stage agrees on: engines, checks and statuses (the models are data: harness.config.models).
 
 The JSON schema of the report and its HTML template take their enums from here (a test proves they
 match); the check registry (``harness.checks``) registers exactly ``CHECK_NAMES``, in this order, and
@@ -9,13 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-
-from converter import artifacts
-
-# The models of the matrix, with the ONNX file each one's artifact is written to.
-MODEL_FILES = {"deeplog": artifacts.DEEPLOG_ONNX, "mscred": artifacts.MSCRED_ONNX}
-MODELS = tuple(MODEL_FILES)
-MODEL_TITLES = {"deeplog": "DeepLog", "mscred": "MSCRED"}  # as the report names them
 
 # Who runs an artifact in the runtime stage: ONNX Runtime's Python API, the C engine.
 ENGINES = ("python", "c")
@@ -38,12 +31,6 @@ CELL_STATUSES = ("complete", "crash", "timeout", "error", "interrupted")
 # model (IR version, opset, operator: its own message kept); error: it loaded but failed to run; crash:
 # the runner died on it.
 RUNTIME_STATUSES = ("pass", "fail", "incompatible", "error", "crash")
-
-
-def artifact_files(model: str) -> tuple[str, ...]:
-    """The files of one model in a model directory: the ONNX file, its meta (and DeepLog's engine vocab)."""
-    onnx = MODEL_FILES[model]
-    return (onnx, str(artifacts.meta_path(onnx))) + ((artifacts.ENGINE_VOCAB,) if model == "deeplog" else ())
 
 
 def count_statuses(statuses: Iterable[str]) -> dict[str, int]:

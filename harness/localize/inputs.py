@@ -14,7 +14,6 @@ from typing import Any
 
 from converter import artifacts
 from converter.errors import AlogError, describe
-from harness.ground.names import MODELS
 
 # Initializer elements in one model: 1 GiB of float32, four orders of magnitude above either artifact.
 MAX_ELEMENTS = 2**28
@@ -137,7 +136,7 @@ def model_kind(path: Path, proto: Any, data_input: Any) -> str | None:
             kind = json.loads(meta.read_text(encoding="utf-8")).get("model_type")
         except (OSError, UnicodeDecodeError, ValueError, AttributeError):
             kind = None
-        if kind in MODELS:
+        if kind in artifacts.INTERFACES.values():
             return str(kind)
     tensor = data_input.type.tensor_type
     rank = len(tensor.shape.dim)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness.checks import REGISTRY
-from harness.ground.names import MODEL_TITLES
+from harness.config.models import REFERENCE_TITLES
 
 # A parity figure that moves by more than this factor between two reports is called out.
 FIGURE_MOVE_FACTOR = 10.0
@@ -20,7 +20,7 @@ FIGURE_FLOOR = 1e-12
 
 
 def model_name(model: str) -> str:
-    return MODEL_TITLES.get(model, model)
+    return REFERENCE_TITLES.get(model, model)
 
 
 def xpass_message(cell: dict[str, Any], check: dict[str, Any]) -> str:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.matrix import Matrix
+from harness.config.models import REFERENCE_MODELS
 from harness.config.policy import Policy
-from harness.ground.names import CELL_STATUSES, CHECK_NAMES, MODELS, STATUSES, count_statuses
+from harness.ground.names import CELL_STATUSES, CHECK_NAMES, STATUSES, count_statuses
 from harness.ground.records import CellResult, CheckResult
 from harness.report import drift, order
 
@@ -207,7 +208,8 @@ def build_document(
     loaded = load_cells(Path(cells_dir), matrix)
     recorded_models = {c.model for cell in loaded if cell.result for c in cell.result.checks}
     recorded_checks = {c.check for cell in loaded if cell.result for c in cell.result.checks}
-    models = _ordered(set(matrix.models if matrix else MODELS) | recorded_models, MODELS)
+    models = _ordered(set(matrix.models if matrix else REFERENCE_MODELS) | recorded_models,
+                      matrix.models if matrix else REFERENCE_MODELS)
     checks = _ordered(set(CHECK_NAMES) | recorded_checks, CHECK_NAMES)
     # Version order, not matrix.toml's: every view (grids, drift, junit, summary) reads the cells in this order.
     cells = sorted((cell_document(c, models, checks, matrix) for c in loaded), key=order.cell_key)

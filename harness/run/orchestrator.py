@@ -196,7 +196,7 @@ def run_matrix(matrix: Matrix, cells: tuple[Cell, ...], opts: RunOptions) -> int
     to_run = () if opts.stage in ("golden", "runtimes") else tuple(
         c for c in cells if not (opts.resume and is_finished(result_path(opts.cells_dir, c))))
     models = golden_source.resolve(matrix, opts.model_dir)
-    checked = None if models.reference else golden_source.check(models)  # a team's files: before anything
+    checked = golden_source.check(models)  # a team's files and hub folders: before anything
     if not opts.host:
         envs.require_installable(to_run, opts.env_root)
         disk.require_space(to_run, matrix, opts.env_root)

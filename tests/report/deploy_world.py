@@ -13,9 +13,9 @@ from pathlib import Path
 
 from report_factory import ALL_CELLS, make_cell, matrix_toml
 
-from harness.ground.names import MODELS
-from harness.ground.records import RuntimeOutcome, RuntimeResult
 from converter import atomic
+from harness.config.models import REFERENCE_MODELS as MODELS
+from harness.ground.records import RuntimeOutcome, RuntimeResult
 
 CELL_IDS = ("torch-2.13.0", "torch-1.13.1", "torch-2.4.1", "torch-2.9.1", "torch-2.15.0", "torch-2.1.2", "torch-2.8.0")
 RUNTIMES = {"ort-1.32.0": "1.32.0", "ort-1.15.0": "1.15.0", "ort-1.21.1": "1.21.1"}

@@ -11,7 +11,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from harness.ground.names import CHECK_NAMES as CHECKS, MODELS
+from harness.config.models import REFERENCE_MODELS as MODELS
+from harness.ground.names import CHECK_NAMES as CHECKS
 from harness.ground.records import CellResult, CheckResult
 
 CELLS = {  # id -> (torch, numpy, onnx, onnxscript, onnxruntime)

@@ -25,7 +25,7 @@ from converter.errors import AlogError
 from converter.exporting import STRATEGIES, export_model
 from converter.models import MSCRED, DeepLog
 from converter.specs import spec_for
-from harness.ground.names import MODELS
+from harness.config.models import REFERENCE_MODELS as MODELS
 from harness.parity.figures import FiguresRecorder
 from harness.parity.layout import ArtifactSet, discover_artifacts, strategies_for
 from harness.parity.properties import ParityContext
