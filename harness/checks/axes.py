@@ -20,7 +20,7 @@ def dynamic_shapes(mut: ModelUnderTest) -> list[tuple[int, int | None]]:
     _, length = mut.spec.export_shape
     if length is None:
         return [(b, None) for b in DYNAMIC_BATCHES]
-    seq = mut.torch_model.config.seq_len
+    seq = mut.entry.window or mut.torch_model.config.seq_len  # a hub entry names its window
     lengths = sorted({1, length, 2 * length, 4 * length + 3, seq})
     return [(b, s) for b in DYNAMIC_BATCHES for s in lengths]
 

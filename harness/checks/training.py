@@ -38,7 +38,7 @@ def train(ctx: ModelContext) -> Outcome:
 def checkpoint_load(ctx: ModelContext) -> Outcome:
     """The golden checkpoint loads here (torch.load with weights_only) and is the one the golden outputs came
     from (its digest); a torch that cannot read it is a finding with its root cause."""
-    from harness.golden.source import sha256_file
+    from converter.atomic import sha256_file
 
     golden = ctx.cell.golden()
     if ctx.model not in golden.models:

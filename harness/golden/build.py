@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from converter import atomic
+from converter.atomic import sha256_file
 from converter.errors import AlogError
 from harness.config.matrix import Matrix
 from harness.config.models import REFERENCE_MODELS
 from harness.golden.hub_cases import fingerprint_part, hub_golden
-from harness.golden.source import CheckedModels, ModelSource, check, sha256_file
+from harness.golden.source import CheckedModels, ModelSource, check
 from harness.golden.store import FORMAT, FORMAT_VERSION, MANIFEST, Golden, data_file
 from harness.ground.protocol import now
 

@@ -192,7 +192,10 @@ def golden_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {"origin": manifest["source"]["origin"], "torch": manifest["environment"].get("torch"),
             "seed": manifest["seed"], "created": manifest["created"],
-            "checkpoints": {model: entry["sha256"] for model, entry in manifest["models"].items()}}
+            "checkpoints": {model: entry.get("sha256") for model, entry in manifest["models"].items()},
+            "origins": {model: {**(entry.get("origin") or {"kind": "reference"}),
+                                **({"error": entry["error"]} if "error" in entry else {})}
+                        for model, entry in manifest["models"].items()}}
 
 
 def build_document(
