@@ -69,7 +69,7 @@ def test_pins_take_specifiers_as_well_as_versions(tmp_path):
 
 @pytest.mark.parametrize("expect, message", [
     ('check = "dynamo_exprot"\nreason = "x"', "check: 'dynamo_exprot' is not one of exporter_signature"),
-    ('check = "dynamo_export"\nmodel = "lstm"\nreason = "x"', "model: 'lstm' is not one of *, deeplog, mscred"),
+    ('check = "dynamo_export"\nmodel = "lstm"\nreason = "x"', "expects a model not in [defaults].models: 'lstm' (models: deeplog)"),
     ('check = "dynamo_export"\noutcome = "maybe"\nreason = "x"', "outcome: 'maybe' is not one of fail, pass"),
     ('check = "dynamo_export"', "without a reason"),
     ('check = "dynamo_export"\nresaon = "x"', "unknown key 'resaon' (did you mean 'reason'?)"),
@@ -106,7 +106,7 @@ def test_unknown_cell_selection_is_one_clear_error(tmp_path):
     # wrong types and impossible values
     ('[defaults]\ntimeout_s = -5\n', "[defaults] timeout_s: must be an integer >= 1, got -5"),
     ('[defaults]\ntimeout_s = "abc"\n', "[defaults] timeout_s: must be an integer >= 1, got 'abc'"),
-    ('[defaults]\nmodels = ["deeplog", "lstm"]\n', "[defaults] models[1]: 'lstm' is not one of deeplog, mscred"),
+    ('[defaults]\nmodels = ["deeplog", "lstm"]\n', "[defaults] models names 'lstm', which is neither a reference model nor a [model.lstm] table"),
     ('[defaults]\nstrategies = "legacy"\n', "[defaults] strategies: must be a list, got a string"),
     ('[tolerance]\natol = "tight"\n', "[tolerance] atol: must be a number >= 0, got 'tight'"),
     ('[warnings]\nallow = ["(unclosed"]\n', "[warnings] allow[0]: '(unclosed' is not a regular expression"),

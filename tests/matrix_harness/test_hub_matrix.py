@@ -1,0 +1,183 @@
+"""A team's own architectures through the matrix, named the torch.hub way in matrix.toml's [model.NAME]
+tables, in the repository's oldest and newest cells (their real venvs): a GRU, another package's DeepLog
+(one-hot input, explicit zero states, LogSoftmax out), a Transformer encoder and a reconstruction model of
+the signature-matrix interface; and entries that are wrong in every way a team's can be, each one clear
+line in each cell's record while the rest of the matrix finishes. Plus the [model.NAME] contract itself."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from converter.errors import AlogError
+from harness.config.matrix import DEFAULT_MATRIX, load_matrix
+
+from .conftest import ROOT
+
+HUB = ROOT / "tests" / "data" / "hub"
+CELLS = ("torch-1.13.1", "torch-2.15.0")
+GOOD = {"gru": "gru_next_template", "onehot": "onehot_lstm", "transformer": "template_transformer",
+        "autoencoder": "conv_autoencoder"}
+
+
+def _repository_cells(ids) -> str:
+    text = DEFAULT_MATRIX.read_text(encoding="utf-8")
+    blocks = text.split("[[cell]]")[1:]
+    chosen = [b for b in blocks if any(f'id = "{i}"' in b for i in ids)]
+    return "".join("[[cell]]" + b.split("\n\n# ---")[0] for b in chosen)
+
+
+def _warnings() -> str:
+    return DEFAULT_MATRIX.read_text(encoding="utf-8").split("[warnings]")[1].split("\n[disk]")[0]
+
+
+def _entry(name: str, entry: str, hub: str = "models/hub", **extra) -> str:
+    lines = [f"[model.{name}]", f'hub = "{hub}"', f'entry = "{entry}"']
+    lines += [f"{k} = {json.dumps(v) if not isinstance(v, str) or not v.startswith('{') else v}"
+              for k, v in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    """models/hub (the team's hubconf.py), a broken one, and weights that do not fit their entry."""
+    import torch
+
+    from converter import hub
+
+    root = tmp_path_factory.mktemp("hub-team")
+    shutil.copytree(HUB, root / "models" / "hub", ignore=shutil.ignore_patterns("broken_syntax", "__pycache__"))
+    shutil.copytree(HUB / "broken_syntax", root / "models" / "broken")
+    model = torch.hub.load(str(HUB), "gru_next_template", source="local", vocab_size=31)
+    hub.save_weights(model, root / "models" / "gru31.pth")  # 31 templates: does not fit vocab_size = 30
+    return root
+
+
+def _matrix(team: Path) -> Path:
+    next_template = {"interface": "next-template", "window": 10}
+    body = "".join([
+        _entry("gru", "gru_next_template", kwargs="{ vocab_size = 30 }", **next_template),
+        _entry("onehot", "onehot_lstm", **next_template),
+        _entry("transformer", "template_transformer", kwargs="{ vocab_size = 30, d_model = 32 }", **next_template),
+        _entry("autoencoder", "conv_autoencoder", interface="signature-matrix", shape=[5, 3, 12]),
+        _entry("raises", "raises", **next_template),
+        _entry("rank", "wrong_rank", **next_template),
+        _entry("dtype", "wrong_dtype", **next_template),
+        _entry("misfit", "gru_next_template", kwargs="{ vocab_size = 30 }", weights="models/gru31.pth",
+               **next_template),
+        _entry("syntax", "model", hub="models/broken", **next_template),
+    ])
+    models = [*GOOD, "raises", "rank", "dtype", "misfit", "syntax"]
+    path = team / "matrix.toml"
+    path.write_text(f"""[defaults]
+models = {json.dumps(models)}
+strategies = ["legacy", "dynamo", "auto"]
+checks = ["exporter_signature", "checkpoint_load", "default_call", "legacy_export", "typeerror_fallback",
+          "dynamo_export", "auto_export", "cli_export", "dynamic_axes", "torch_drift", "golden_parity", "cengine",
+          "warnings"]
+
+{body}
+[warnings]{_warnings()}
+[gate]
+xpass = "warn"
+fail_on = ["fail", "error", "crash", "timeout"]
+
+{_repository_cells(CELLS)}""", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hub_run(team):
+    matrix = _matrix(team)
+    out = team / "reports"
+    ran = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--matrix", "matrix.toml", "--out", "reports"],
+                         cwd=team, capture_output=True, text=True, timeout=3600, check=False)
+    assert (out / "matrix.json").is_file(), ran.stdout[-3000:] + ran.stderr[-3000:]
+    return ran, json.loads((out / "matrix.json").read_text()), matrix
+
+
+def _checks(cell: dict, model: str) -> dict[str, dict]:
+    return {c["check"]: c for c in cell["checks"] if c["model"] == model}
+
+
+def test_the_teams_architectures_are_judged_in_the_oldest_and_newest_torch(hub_run):
+    ran, doc, _ = hub_run
+    assert ran.returncode in (0, 1), ran.stderr[-3000:]  # a verdict, never a harness error or "no evidence"
+    assert [c["id"] for c in doc["cells"]] == list(CELLS)
+    origins = doc["golden"]["origins"]
+    assert origins["transformer"]["entry"] == "template_transformer"
+    assert origins["transformer"]["kwargs"] == {"vocab_size": 30, "d_model": 32}
+    for cell in doc["cells"]:
+        assert cell["status"] == "complete", cell["id"]
+        for model in GOOD:
+            checks = _checks(cell, model)
+            for name in ("checkpoint_load", "auto_export", "torch_drift", "golden_parity", "dynamic_axes", "cengine"):
+                assert checks[name]["status"] == "pass", (cell["id"], model, name, checks[name]["error"])
+            assert checks["cengine"]["figures"]["examples"] >= 2
+
+
+def test_a_transformer_whose_legacy_export_freezes_the_length_is_caught(hub_run):
+    _, doc, _ = hub_run
+    newest = next(c for c in doc["cells"] if c["id"] == CELLS[-1])
+    legacy = _checks(newest, "transformer")["legacy_export"]
+    assert legacy["status"] == "fail" and "Reshape" in legacy["error"], legacy["error"]
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    ("raises", "raised ValueError: this entry cannot build a model of 30 templates"),
+    ("rank", "returns float32 [2, 10, 30] for ids [2, 10]; a next-template model returns scores [batch, vocab]"),
+    ("dtype", "returns int64 [2, 10]; a next-template model returns floating-point scores"),
+    ("misfit", "gru31.pth does not fit hub entry gru_next_template"),
+    ("syntax", "hubconf.py: syntax error at line 6"),
+])
+def test_a_wrong_entry_is_one_line_in_each_cells_record_and_the_rest_goes_on(hub_run, model, expected):
+    _, doc, _ = hub_run
+    assert "error" in doc["golden"]["origins"][model]
+    for cell in doc["cells"]:
+        checks = _checks(cell, model)
+        load = checks["checkpoint_load"]
+        assert load["status"] == "fail" and expected in load["error"] and "\n" not in load["error"], load["error"]
+        others = [c for name, c in checks.items() if name not in ("checkpoint_load", "exporter_signature")]
+        assert others and all(c["status"] == "skip" and c["error"].startswith("not reached") for c in others), \
+            [(c["check"], c["status"], c["error"]) for c in others]
+    if model == "misfit":
+        assert "'embed.weight' has shape [31, 8], the model's is [30, 8]" in load["error"]
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[model.vocab]\nhub = "h"\nentry = "e"\ninterface = "next-template"\nwindow = 3',
+     "[model].vocab: 'vocab' is reserved"),
+    ('[model.t]\nhub = "h"\nentry = "e"\ninterface = "next-template"', "a next-template model needs window = N"),
+    ('[model.t]\nhub = "h"\nentry = "e"\ninterface = "signature-matrix"\nwindow = 3',
+     "a signature-matrix model needs shape = [step, scales, sensors]"),
+    ('[model.t]\nhub = "h"\nentry = "e"\ninterface = "next-token"\nwindow = 3', "'next-token' is not one of"),
+    ('[model.t]\nhub = "h"\nentry = "e"\ninterface = "next-template"\nwindow = 3\nwieghts = "w.pth"',
+     "unknown key 'wieghts' (did you mean 'weights'?)"),
+    ('[model.t]\nhub = "h"\nentry = "e"\ninterface = "next-template"\nwindow = 3\nkwargs = { when = 1979-05-27 }',
+     "cannot be a keyword argument"),
+])
+def test_a_wrong_hub_table_is_refused_before_anything_runs(tmp_path, table, message):
+    path = tmp_path / "matrix.toml"
+    path.write_text(f'{table}\n\n[[cell]]\nid = "c"\ntorch = "2.13.0"\n', encoding="utf-8")
+    with pytest.raises(AlogError) as refused:
+        load_matrix(path)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_hub_entries_are_models_of_the_matrix_with_paths_from_its_folder(tmp_path):
+    path = tmp_path / "gate.toml"
+    path.write_text('[defaults]\nmodels = ["deeplog", "t"]\n\n[model.t]\nhub = "models/hub"\nentry = "e"\n'
+                    'interface = "next-template"\nwindow = 4\nvocab = "models/vocab.json"\n\n'
+                    '[[cell]]\nid = "c"\ntorch = "2.13.0"\n[[cell.expect]]\nmodel = "t"\ncheck = "legacy_export"\n'
+                    'reason = "the length is baked in"\n', encoding="utf-8")
+    matrix = load_matrix(path)
+    entry = matrix.entry("t")
+    assert matrix.models == ("deeplog", "t") and not entry.reference and matrix.entry("deeplog").reference
+    assert entry.hub == tmp_path / "models" / "hub" and entry.vocab == tmp_path / "models" / "vocab.json"
+    assert entry.artifact_files() == ("t.onnx", "t.onnx.meta.json", "t.vocab.json")
+    assert matrix.cells[0].expected("t", "legacy_export") is not None
