@@ -122,7 +122,8 @@ class CellContext:
         except (NotReached, NoEvidence):
             raise
         except Exception as exc:  # noqa: BLE001 - any load failure: the other checks are not reached
-            raise NotReached(f"not reached: the golden checkpoint does not load in this torch ({describe(exc)})"
+            what = "golden checkpoint" if self.matrix.entry(name).reference else "hub entry"
+            raise NotReached(f"not reached: the {what} does not load in this torch ({describe(exc)})"
                              ) from None
 
     def exported(self, name: str) -> ModelUnderTest:
@@ -138,9 +139,17 @@ class CellContext:
         self.once("exports", "export", export_all)
         return mut
 
+    def judged(self) -> tuple[str, ...]:
+        """The matrix's models this run was given (the golden data says which it lacks), in matrix order."""
+        try:
+            not_given = self.golden().manifest.get("not_given", {})
+        except Exception:  # noqa: BLE001 - no golden data: every model is judged, and each check says why it can't
+            return self.matrix.models
+        return tuple(m for m in self.matrix.models if m not in not_given)
+
     def models(self, exported: bool = True) -> Iterator[ModelUnderTest]:
         """The models that loaded, in matrix order."""
-        for name in self.matrix.models:
+        for name in self.judged():
             try:
                 yield self.exported(name) if exported else self.model(name)
             except (NotReached, NoEvidence):

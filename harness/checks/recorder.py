@@ -87,7 +87,7 @@ def run_registry(ctx: CellContext, recorder: Recorder) -> None:
     """Every registered check, in registry order, for every model of the matrix."""
     for spec in REGISTRY:
         with ctx.stages.timed(spec.stage):
-            for model in ctx.matrix.models:
+            for model in ctx.judged():
                 skipped = why_skipped(spec, ctx)
                 if skipped:
                     recorder.record(model, spec.name, Outcome.skip(skipped))

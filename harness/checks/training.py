@@ -49,7 +49,8 @@ def checkpoint_load(ctx: ModelContext) -> Outcome:
     try:
         mut = ctx.cell.load(ctx.model)
     except Exception as exc:  # noqa: BLE001 - the refusal is the finding
-        return Outcome(False, error=f"the golden checkpoint does not load in this torch: {exc}",
+        what = "golden checkpoint" if ctx.matrix.entry(ctx.model).reference else "hub entry"
+        return Outcome(False, error=f"the {what} does not load in this torch: {exc}",
                        root_cause=root_cause(exc), detail=detail)
     if not mut.entry.reference:
         detail["origin"] = entry.get("origin")

@@ -157,6 +157,8 @@ def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels
         "source": {"origin": source.origin, "log": str(source.log), "format": checked.log_format,
                    "reference": source.reference},
         "models": {},
+        # A run judges the models it was given: one the matrix lists but the source lacks is said once, here.
+        "not_given": {m: f"{source.origin} holds no {m}" for m in matrix.models if m not in source.models},
     }
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="golden-", dir=out) as tmp:

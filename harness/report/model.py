@@ -193,6 +193,7 @@ def golden_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"origin": manifest["source"]["origin"], "torch": manifest["environment"].get("torch"),
             "seed": manifest["seed"], "created": manifest["created"],
             "checkpoints": {model: entry.get("sha256") for model, entry in manifest["models"].items()},
+            "not_given": dict(manifest.get("not_given", {})),
             "origins": {model: {**(entry.get("origin") or {"kind": "reference"}),
                                 **({"error": entry["error"]} if "error" in entry else {})}
                         for model, entry in manifest["models"].items()}}
@@ -211,8 +212,9 @@ def build_document(
     loaded = load_cells(Path(cells_dir), matrix)
     recorded_models = {c.model for cell in loaded if cell.result for c in cell.result.checks}
     recorded_checks = {c.check for cell in loaded if cell.result for c in cell.result.checks}
-    models = _ordered(set(matrix.models if matrix else REFERENCE_MODELS) | recorded_models,
-                      matrix.models if matrix else REFERENCE_MODELS)
+    not_given = (golden or {}).get("not_given", {})  # models the run was not given: not judged, said once
+    named = tuple(m for m in (matrix.models if matrix else REFERENCE_MODELS) if m not in not_given)
+    models = _ordered(set(named) | recorded_models, named)
     checks = _ordered(set(CHECK_NAMES) | recorded_checks, CHECK_NAMES)
     # Version order, not matrix.toml's: every view (grids, drift, junit, summary) reads the cells in this order.
     cells = sorted((cell_document(c, models, checks, matrix) for c in loaded), key=order.cell_key)

@@ -228,6 +228,12 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
             golden = golden_build.prepare(matrix, models, opts.golden_dir, reuse=opts.resume, checked=checked)
             progress.message(f"golden data in {golden.folder} ({', '.join(golden.models)}, "
                              f"{time.monotonic() - started:.0f} s)")
+            for model, why in golden.manifest.get("not_given", {}).items():
+                progress.message(f"not judged: {model} ({why})")
+            for model, entry in golden.manifest["models"].items():
+                if "error" in entry:
+                    progress.message(f"golden data: {model} could not be built here ({entry['error']}); each cell "
+                                     "tries it in its own torch")
         if opts.stage == "golden":
             return 0
         if to_run or runtimes:

@@ -113,7 +113,7 @@ def test_the_teams_architectures_are_judged_in_the_oldest_and_newest_torch(hub_r
     assert origins["transformer"]["entry"] == "template_transformer"
     assert origins["transformer"]["kwargs"] == {"vocab_size": 30, "d_model": 32}
     for cell in doc["cells"]:
-        assert cell["status"] == "complete", cell["id"]
+        assert cell["state"] == "complete", cell["id"]
         for model in GOOD:
             checks = _checks(cell, model)
             for name in ("checkpoint_load", "auto_export", "torch_drift", "golden_parity", "dynamic_axes", "cengine"):

@@ -145,3 +145,35 @@ def test_a_log_in_another_format_than_the_vocabs_is_one_line(team, hdfs_log):
 def test_model_dir_is_a_shortcut_for_the_model_table(team, hdfs_log):
     err = _refused(team, 'log = "hdfs.log"', "--model-dir", str(team / "models"))
     assert "is a hdfs log, but" in err and str(team / "models" / "deeplog.pth") in err
+
+
+def test_a_run_judges_exactly_the_models_it_was_given(team, host_torch):
+    """--model-dir with a DeepLog only, on a matrix of DeepLog and MSCRED: the DeepLog is judged, and the run
+    says once that no MSCRED was given; no MSCRED slot is skipped, errored or missing."""
+    matrix = team / "given.toml"
+    matrix.write_text(f"""[defaults]
+models = ["deeplog", "mscred"]
+strategies = ["legacy"]
+checks = ["checkpoint_load", "legacy_export", "torch_drift", "golden_parity"]
+
+[model]
+log = "logs/app.log"
+format = "bgl"
+
+[gate]
+xpass = "warn"
+fail_on = ["fail", "error", "crash", "timeout"]
+
+[[cell]]
+id = "host"
+torch = "{host_torch}"
+""", encoding="utf-8")
+    ran = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--host", "--matrix", "given.toml", "--out",
+                          "given-reports", "--model-dir", "models"], cwd=team, capture_output=True, text=True,
+                         timeout=1800, check=False)
+    doc = json.loads((team / "given-reports" / "matrix.json").read_text())
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert doc["verdict"]["word"] == "PASS"
+    assert {c["model"] for cell in doc["cells"] for c in cell["checks"]} == {"deeplog"}
+    assert set(doc["golden"]["not_given"]) == {"mscred"}
+    assert ran.stdout.count("not judged: mscred") == 1
