@@ -84,6 +84,7 @@ def dynamic_axes(ctx: ModelContext) -> Outcome:
         first = failed[0]
         bundle = repro_bundle(mut, strategy, path, inputs[first], comparisons[first], ctx)
         outcome.repro, outcome.replay = str(bundle), bundle_replay_command(bundle)
-        outcome.detail["divergence"] = localize_bundle(bundle, mut.checkpoint, mut.name, ctx.matrix)
+        outcome.detail["divergence"] = localize_bundle(bundle, mut.checkpoint, mut.spec.model_type, ctx.matrix,
+                                                         hub=None if mut.entry.reference else mut.entry)
     outcome.seconds = round(time.perf_counter() - started, 3)
     return outcome

@@ -68,7 +68,8 @@ def _localize(mut: ModelUnderTest, artifact: Path, x, ctx: ModelContext) -> str:
     from harness.localize.diagnose import localize, unavailable
 
     try:
-        return localize(artifact, x, mut.checkpoint, mut.name, tolerance=ctx.tolerance)["lines"][0]
+        hub = None if mut.entry.reference else mut.entry
+        return localize(artifact, x, mut.checkpoint, mut.spec.model_type, tolerance=ctx.tolerance, hub=hub)["lines"][0]
     except Exception as exc:  # noqa: BLE001 - see unavailable
         return unavailable(exc)
 

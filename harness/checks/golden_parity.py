@@ -139,7 +139,8 @@ def golden_parity(ctx: ModelContext) -> Outcome:
                 case = bad[0].name.split(" ", 1)[1]
                 bundle = _bundle(ctx, mut, strategy, cases[case][0], cases[case][1], outputs[case], bad[0])
                 detail["repro"] = str(bundle)
-                detail["divergence"] = localize_bundle(bundle, mut.checkpoint, mut.name, ctx.matrix)
+                detail["divergence"] = localize_bundle(bundle, mut.checkpoint, mut.spec.model_type, ctx.matrix,
+                                                              hub=None if mut.entry.reference else mut.entry)
     figures.update({k: summarize(worst)[k] for k in FIGURE_KEYS})
     error = None
     if failures:

@@ -20,6 +20,7 @@ from typing import Any
 from converter.compare import Comparison, Tolerance, compare
 from converter.errors import AlogError, describe
 from harness.config.matrix import Matrix
+from harness.config.models import ModelEntry
 from harness.localize import graph, torchside, values
 
 TRAIL = 12  # values reported up to the first divergence
@@ -98,9 +99,10 @@ def nonfinite_origin(nodes: list[graph.Node], found: dict[str, Any], data_input:
 
 def localize(model_path: Path, x: Any, checkpoint: Path | None = None, kind: str | None = None,
              opt_level: str = "all", tolerance: Tolerance | None = None,
-             level_values: dict[str, Any] | None = None) -> dict[str, Any]:
+             level_values: dict[str, Any] | None = None, hub: ModelEntry | None = None) -> dict[str, Any]:
     """The divergence report (what divergence.json holds). ``level_values``: the values at ``opt_level`` when
     another runtime computed them (``values.main`` in its venv); else this environment's ONNX Runtime.
+    ``hub``: the matrix's hub entry whose model ``checkpoint`` (its state_dict) is given to.
     A model or input it cannot take, or a checkpoint that is not the model's, is an ``AlogError`` before any
     diagnosis."""
     import onnx
@@ -115,7 +117,7 @@ def localize(model_path: Path, x: Any, checkpoint: Path | None = None, kind: str
         proto = onnx.load(str(model_path))
     except Exception as exc:  # noqa: BLE001 - a truncated external data file, ...
         raise AlogError(f"--model {model_path}: its data cannot be read ({describe(exc)})") from None
-    torch_model = torchside.load_matching(checkpoint, kind, proto) if checkpoint is not None else None
+    torch_model = torchside.load_matching(checkpoint, kind, proto, hub) if checkpoint is not None else None
     values.quiet_runtime()
     nodes = graph.nodes_of(proto)
     skip = graph.constants(proto) | {i.name for i in proto.graph.input}
@@ -263,7 +265,8 @@ def write(report: dict[str, Any], bundle: Path) -> Path:
     return bundle / "divergence.json"
 
 
-def localize_bundle(bundle: Path, checkpoint: Path | None, kind: str, matrix: Matrix, opt_level: str = "all") -> str:
+def localize_bundle(bundle: Path, checkpoint: Path | None, kind: str, matrix: Matrix, opt_level: str = "all",
+                    hub: ModelEntry | None = None) -> str:
     """Localize a repro bundle's failing input on its model; divergence.json and .txt land in the bundle.
     Returns the first readable line (what a check's detail and the report show)."""
     import numpy as np
@@ -271,18 +274,18 @@ def localize_bundle(bundle: Path, checkpoint: Path | None, kind: str, matrix: Ma
 
     try:
         report = localize(bundle / "model.onnx", np.load(bundle / "input.npy"), checkpoint, kind, opt_level,
-                          matrix.tolerance)
+                          matrix.tolerance, hub=hub)
     except Exception as exc:  # noqa: BLE001 - see unavailable
         return unavailable(exc)
     report["command"] = localize_command(bundle / "model.onnx", bundle / "input.npy", checkpoint, opt_level, bundle,
-                                       matrix=matrix.path)
+                                       matrix=matrix.path, hub=hub)
     write(report, bundle)
     try:  # the issue-ready bundle; PyTorch's (or the golden) output is what the check compared with
         from harness.localize.repro import FOLDER, write_repro
 
         expected = np.load(bundle / "expected.npy") if (bundle / "expected.npy").is_file() else None
         write_repro(bundle / FOLDER, bundle / "model.onnx", np.load(bundle / "input.npy"), report,
-                    tolerance=matrix.tolerance, command=report["command"], checkpoint=checkpoint, kind=kind,
+                    tolerance=matrix.tolerance, command=report["command"], checkpoint=checkpoint, kind=kind, hub=hub,
                     expected=expected)
     except Exception as exc:  # noqa: BLE001 - the bundle is extra: its failure is said, the divergence stays
         return f"{report['lines'][0]} (no repro/ bundle: {describe(exc)})"
@@ -290,12 +293,14 @@ def localize_bundle(bundle: Path, checkpoint: Path | None, kind: str, matrix: Ma
 
 
 def localize_command(model: Path, x: Path, checkpoint: Path | None, opt_level: str, out: Path,
-                   runtime: str | None = None, matrix: Path | None = None) -> str:
+                   runtime: str | None = None, matrix: Path | None = None, hub: ModelEntry | None = None) -> str:
     """The command that localizes again what a bundle records (kept in divergence.json, shown in its README)."""
     words = ["python", "-m", "harness.cli", "localize", "--model", str(Path(model).resolve()),
              "--input", str(Path(x).resolve()), "--opt-level", opt_level, "--out", str(Path(out).resolve())]
     if checkpoint is not None:
         words += ["--checkpoint", str(Path(checkpoint).resolve())]
+    if hub is not None:  # the matrix's [model.NAME] builds the model the checkpoint is given to
+        words += ["--hub", hub.name]
     if runtime is not None:
         words += ["--runtime", runtime]
     if matrix is not None:  # its [tolerance] (and the runtime's venv)

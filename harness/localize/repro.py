@@ -22,12 +22,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from converter import artifacts, atomic
 from converter.compare import Tolerance
 from harness.localize import graph, issue, standalone, subgraph, torchside, values
 from harness.localize.inputs import model_kind
+
+if TYPE_CHECKING:
+    from harness.config.models import ModelEntry
 
 FOLDER = "repro"
 SCRIPT = "repro.py"
@@ -67,22 +70,18 @@ def _save(path: Path, arrays: dict[str, Any]) -> None:
         np.savez(handle, **arrays)
 
 
-def _torch_output(checkpoint: Path, kind: str, x: Any) -> Any:
+def _torch_output(checkpoint: Path, kind: str, x: Any, hub: ModelEntry | None) -> Any:
     import torch
 
-    from converter import checkpoint as checkpoints
-
-    model, _ = checkpoints.load(checkpoint, kind)
+    model = torchside.load_model(checkpoint, kind, hub)
     with torch.inference_mode():
         return model(torch.from_numpy(x)).numpy()
 
 
 def _exporter_piece(proto: Any, nodes: list[graph.Node], x: Any, disabled: dict[str, Any], checkpoint: Path,
-                    kind: str, tolerance: Tolerance, level: str) -> subgraph.Piece | None:
+                    kind: str, tolerance: Tolerance, level: str, hub: ModelEntry | None) -> subgraph.Piece | None:
     """The nodes of the first module that differs from PyTorch which compute the value compared with it."""
-    from converter import checkpoint as checkpoints
-
-    model, _ = checkpoints.load(checkpoint, kind)
+    model = torchside.load_model(checkpoint, kind, hub)
     verdicts = torchside.judge_modules(torchside.module_outputs(model, x), nodes, disabled, tolerance)
     first = next((v for v in verdicts if v.state == "differs" and v.comparison is not None), None)
     if first is None or first.comparison is None:
@@ -104,7 +103,8 @@ def _node_piece(proto: Any, nodes: list[graph.Node], name: str, recorded: dict[s
 
 
 def _sides(report: dict[str, Any], model_path: Path, proto: Any, x: Any, checkpoint: Path | None,
-           kind: str | None, tolerance: Tolerance) -> tuple[str, dict[str, Any], subgraph.Piece | None]:
+           kind: str | None, tolerance: Tolerance, hub: ModelEntry | None
+           ) -> tuple[str, dict[str, Any], subgraph.Piece | None]:
     """(level the model is run at, its expected outputs by the reference side, the diverging piece)."""
     verdict, level = report["verdict"], report["opt_level"]
     nodes = graph.nodes_of(proto)
@@ -122,8 +122,8 @@ def _sides(report: dict[str, Any], model_path: Path, proto: Any, x: Any, checkpo
         piece = _node_piece(proto, nodes, node, disabled, level) if node else None
         return level, {o: disabled[o] for o in outputs}, piece
     if verdict == "exporter" and checkpoint is not None and kind is not None:
-        expected = {outputs[0]: _torch_output(checkpoint, kind, x)}
-        return level, expected, _exporter_piece(proto, nodes, x, disabled, checkpoint, kind, tolerance, level)
+        expected = {outputs[0]: _torch_output(checkpoint, kind, x, hub)}
+        return level, expected, _exporter_piece(proto, nodes, x, disabled, checkpoint, kind, tolerance, level, hub)
     return level, {o: disabled[o] for o in outputs}, None
 
 
@@ -140,7 +140,7 @@ def _copy_model(model_path: Path, work: Path) -> None:
 
 
 def write_repro(folder: Path, model_path: Path, x: Any, report: dict[str, Any], *, tolerance: Tolerance,
-                command: str, checkpoint: Path | None = None, kind: str | None = None,
+                command: str, checkpoint: Path | None = None, kind: str | None = None, hub: ModelEntry | None = None,
                 expected: Any | None = None, python: str | os.PathLike[str] | None = None,
                 runtime: str | None = None) -> Path:
     """Write ``folder`` (normally ``<bundle>/repro``) for the divergence ``report`` (``diagnose.localize``'s) of
@@ -153,7 +153,7 @@ def write_repro(folder: Path, model_path: Path, x: Any, report: dict[str, Any], 
     proto = onnx.load(str(model_path))
     input_name = values.data_input(proto)
     kind = kind or model_kind(model_path, proto, next(i for i in proto.graph.input if i.name == input_name))
-    level, wanted, piece = _sides(report, model_path, proto, x, checkpoint, kind, tolerance)
+    level, wanted, piece = _sides(report, model_path, proto, x, checkpoint, kind, tolerance, hub)
     if expected is not None and report["verdict"] not in ("optimizer", "kernel"):
         # what the failing comparison compared with; a runtime divergence keeps the runtime's own reference side
         wanted = {proto.graph.output[0].name: expected}

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from converter.compare import Comparison, Tolerance, compare
 from converter.errors import AlogError
 from harness.localize.graph import Node
+
+if TYPE_CHECKING:
+    from harness.config.models import ModelEntry
 
 # Share of a checkpoint's parameter values that must be found among the model's initializers. Exporters
 # reorder, transpose and concatenate weights (LSTM gates) but keep their values; a checkpoint of another
@@ -22,8 +25,9 @@ from harness.localize.graph import Node
 MATCH_SHARE = 0.5
 
 # The ONNX op a module's own work is exported as: the node the localizer names for a module.
-PRINCIPAL_OPS = {"Embedding": ("Gather",), "LSTM": ("LSTM",), "Linear": ("Gemm", "MatMul"), "Conv2d": ("Conv",),
-                 "ConvTranspose2d": ("ConvTranspose",), "SELU": ("Selu",), "ConvLSTMCell": ("Conv",)}
+PRINCIPAL_OPS = {"Embedding": ("Gather",), "LSTM": ("LSTM",), "GRU": ("GRU",), "Linear": ("Gemm", "MatMul"),
+                 "Conv2d": ("Conv",), "ConvTranspose2d": ("ConvTranspose",), "SELU": ("Selu",),
+                 "ConvLSTMCell": ("Conv",)}
 
 
 @dataclass
@@ -49,14 +53,25 @@ def parameter_share(model: Any, proto: Any) -> float:
     return float(np.isin(mine, known).mean()) if mine.size else 0.0
 
 
-def load_matching(checkpoint: Path, kind: str | None, proto: Any) -> Any:
-    """The checkpoint's model when it is the one ``proto`` was exported from; else one line, before any diagnosis."""
+def load_model(checkpoint: Path, kind: str, hub: ModelEntry | None = None) -> Any:
+    """The PyTorch model of ``checkpoint``: an alog-detect checkpoint of ``kind``, or, for a hub entry of the
+    matrix, the state_dict its hubconf.py's model is given (foreign modules keep their own scope names)."""
+    if hub is not None:
+        from converter import hub as hubs
+
+        return hubs.load(hub.hub_entry(checkpoint)).module
     from converter import checkpoint as checkpoints
 
-    if kind is None:
+    model, _ = checkpoints.load(checkpoint, kind)
+    return model
+
+
+def load_matching(checkpoint: Path, kind: str | None, proto: Any, hub: ModelEntry | None = None) -> Any:
+    """The checkpoint's model when it is the one ``proto`` was exported from; else one line, before any diagnosis."""
+    if kind is None and hub is None:
         raise AlogError("--checkpoint: cannot tell which model --model is (no meta.json beside it, and its graph "
                         "is neither DeepLog's nor MSCRED's), so no checkpoint can be set against it")
-    model, _ = checkpoints.load(checkpoint, kind)
+    model = load_model(checkpoint, kind or "", hub)
     share = parameter_share(model, proto)
     if share < MATCH_SHARE:
         raise AlogError(f"--checkpoint {checkpoint} is not the checkpoint the model was exported from: {share:.0%} "

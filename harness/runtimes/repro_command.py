@@ -105,12 +105,15 @@ def run(args: argparse.Namespace) -> int:
     case, x, expected = choose_case(artifact, args.opt_level, matrix.tolerance, named)
     checkpoint = None
     if (args.reports / "golden" / "manifest.json").is_file():  # the PyTorch side of the localization
-        found = Golden.load(args.reports / "golden").checkpoint(artifact.model)
-        checkpoint = found if found.is_file() else None
+        golden = Golden.load(args.reports / "golden")
+        found = golden.checkpoint(artifact.model) if artifact.model in golden.models else None
+        checkpoint = found if found is not None and found.is_file() else None
+    hub = matrix.entries.get(artifact.model)  # a hub entry's hubconf.py builds the PyTorch side
+    kind = hub.model_type if hub else artifact.model
     level_values = values_in_runtime(matrix, runtime.id, artifact.onnx, x, args.opt_level,
                                      state.runtime_envs) if runtime else None
-    report = localize(artifact.onnx, x, checkpoint, artifact.model, args.opt_level, matrix.tolerance,
-                      level_values=level_values)
+    report = localize(artifact.onnx, x, checkpoint, kind, args.opt_level, matrix.tolerance,
+                      level_values=level_values, hub=hub)
     suffix = f"-{runtime.id}" if runtime else ""
     name = f"{artifact.cell}-{artifact.strategy}-{artifact.model}-{args.opt_level}{suffix}"
     out = args.out or args.reports / "repro" / name
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     report["case"] = case
     python = envs.ensure_env(runtime, state.runtime_envs).python if runtime else None
     write_repro(out, artifact.onnx, x, report, tolerance=matrix.tolerance, command=report["command"],
-                checkpoint=checkpoint, kind=artifact.model, expected=expected, python=python,
+                checkpoint=checkpoint, kind=kind, hub=hub, expected=expected, python=python,
                 runtime=runtime.id if runtime else None)
     write(report, out)
     seen = run_script(out, python)

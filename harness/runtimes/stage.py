@@ -173,10 +173,12 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path, env_
         np.save(folder / "input.npy", x)
         try:
             values = values_in_runtime(matrix, result.runtime_id, artifact.onnx, x, outcome.level, env_root)
-            report = localize(artifact.onnx, x, golden.checkpoint(model), model, outcome.level,
-                              matrix.tolerance, level_values=values)
+            hub = matrix.entries.get(model)  # a hub entry's hubconf.py builds the PyTorch side
+            kind = hub.model_type if hub else model
+            report = localize(artifact.onnx, x, golden.checkpoint(model), kind, outcome.level,
+                              matrix.tolerance, level_values=values, hub=hub)
             report["command"] = localize_command(artifact.onnx, folder / "input.npy", golden.checkpoint(model),
-                                               outcome.level, folder, result.runtime_id, matrix.path)
+                                               outcome.level, folder, result.runtime_id, matrix.path, hub=hub)
             write(report, folder)
             outcome.divergence = report["lines"][0]
         except Exception as exc:  # noqa: BLE001 - see unavailable
@@ -187,7 +189,7 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path, env_
                 expected = data[f"out_{outcome.figures['failed_case']}"]
             python = envs.ensure_env(matrix.runtime(result.runtime_id), env_root).python
             write_repro(folder / FOLDER, artifact.onnx, x, report, tolerance=matrix.tolerance,
-                        command=report["command"], checkpoint=golden.checkpoint(model), kind=model,
+                        command=report["command"], checkpoint=golden.checkpoint(model), kind=kind, hub=hub,
                         expected=expected, python=python, runtime=result.runtime_id)
         except Exception as exc:  # noqa: BLE001 - the bundle is extra: its failure is said, the divergence stays
             outcome.divergence = f"{report['lines'][0]} (no repro/ bundle: {describe(exc)})"

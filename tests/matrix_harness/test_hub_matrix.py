@@ -86,8 +86,14 @@ checks = ["exporter_signature", "checkpoint_load", "default_call", "legacy_expor
 [gate]
 xpass = "warn"
 fail_on = ["fail", "error", "crash", "timeout"]
+deploy = ["ort-1.21.1"]
 
-{_repository_cells(CELLS)}""", encoding="utf-8")
+{_repository_cells(CELLS)}
+[[runtime]]
+id = "ort-1.21.1"
+onnxruntime = "1.21.1"
+pins = {{ numpy = "1.26.4" }}
+""", encoding="utf-8")
     return path
 
 
@@ -119,6 +125,19 @@ def test_the_teams_architectures_are_judged_in_the_oldest_and_newest_torch(hub_r
             for name in ("checkpoint_load", "auto_export", "torch_drift", "golden_parity", "dynamic_axes", "cengine"):
                 assert checks[name]["status"] == "pass", (cell["id"], model, name, checks[name]["error"])
             assert checks["cengine"]["figures"]["examples"] >= 2
+
+
+def test_the_deploy_runtime_runs_every_artifact_of_the_teams_models(hub_run):
+    """Each kept artifact of a hub entry, in the deploy runtime's own venv, through Python and the C engine at
+    every level, agrees with the golden outputs."""
+    _, doc, _ = hub_run
+    runtime = next(r for r in doc["runtimes"] if r["id"] == "ort-1.21.1")
+    outcomes = [o for o in runtime["outcomes"] if o["artifact"].split("/")[2] in GOOD]
+    models = {o["artifact"].split("/")[2] for o in outcomes}
+    assert models == set(GOOD) and {o["engine"] for o in outcomes} == {"python", "c"}
+    bad = [(o["artifact"], o["engine"], o["level"], o["status"], o.get("error")) for o in outcomes
+           if o["status"] != "pass"]
+    assert not bad, bad[:5]
 
 
 def test_a_transformer_whose_legacy_export_freezes_the_length_is_caught(hub_run):
@@ -181,3 +200,58 @@ def test_hub_entries_are_models_of_the_matrix_with_paths_from_its_folder(tmp_pat
     assert entry.hub == tmp_path / "models" / "hub" and entry.vocab == tmp_path / "models" / "vocab.json"
     assert entry.artifact_files() == ("t.onnx", "t.onnx.meta.json", "t.vocab.json")
     assert matrix.cells[0].expected("t", "legacy_export") is not None
+
+
+@pytest.fixture(scope="module")
+def gru_artifact(tmp_path_factory):
+    """A GRU hub entry's legacy artifact, its seeded weights, and a matrix naming the entry."""
+    from converter import convert, hub
+    from harness.config.models import ModelEntry
+
+    root = tmp_path_factory.mktemp("hub-localize")
+    entry = ModelEntry("gru", "next-template", HUB, "gru_next_template", {"vocab_size": 30}, window=10)
+    weights = root / "gru.pth"
+    hub.save_weights(hub.load(entry.hub_entry(None), seed=5).module, weights)
+    convert.convert_hub(entry.hub_entry(weights), root / "model", exporter="legacy", onnx_name="gru.onnx")
+    (root / "gate.toml").write_text(f'[defaults]\nmodels = ["gru"]\n\n[model.gru]\nhub = "{HUB}"\n'
+                                    'entry = "gru_next_template"\nkwargs = { vocab_size = 30 }\n'
+                                    'interface = "next-template"\nwindow = 10\n\n[[cell]]\nid = "c"\n'
+                                    'torch = "2.13.0"\n', encoding="utf-8")
+    return root, entry, weights
+
+
+def test_a_foreign_modules_fault_is_named_by_its_own_scope_name(gru_artifact, tmp_path):
+    """The localizer sets a hub entry's own modules (named as its team named them) against the graph."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from harness.localize.diagnose import localize
+
+    root, entry, weights = gru_artifact
+    model = onnx.load(str(root / "model" / "gru.onnx"))
+    gru_weights = [n.input[1] for n in model.graph.node if n.op_type == "GRU"]
+    assert gru_weights, [n.op_type for n in model.graph.node]
+    for tensor in model.graph.initializer:
+        if tensor.name == gru_weights[0]:
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) * np.float32(1.5), tensor.name))
+    onnx.save(model, str(tmp_path / "gru.onnx"))
+    x = np.random.default_rng(0).integers(0, 30, (4, 10)).astype(np.int64)
+
+    report = localize(tmp_path / "gru.onnx", x, weights, "deeplog", hub=entry)
+
+    assert report["verdict"] == "exporter", report["lines"]
+    first = report["exporter"]["module"]
+    assert (first["module"], first["class"], first["op_type"]) == ("gru", "GRU", "GRU"), first
+    assert _rows(report)["embed"]["state"] == "agrees"
+    np.save(tmp_path / "x.npy", x)
+    ran = subprocess.run([sys.executable, "-m", "harness.cli", "localize", "--model", "gru.onnx", "--input", "x.npy",
+                          "--checkpoint", str(weights), "--hub", "gru", "--matrix", str(root / "gate.toml")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout.strip().splitlines()[-1]) == {"verdict": "exporter"}
+    assert "(GRU)" in ran.stdout.splitlines()[0], ran.stdout
+
+
+def _rows(report) -> dict[str, dict]:
+    return {row["module"]: row for row in report["exporter"]["modules"]}
