@@ -326,11 +326,11 @@ def export_model(
     finally:
         shutil.rmtree(work, ignore_errors=True)
         record.seconds = time.perf_counter() - started
-    if not record.ok:
-        last = record.attempts[-1]
-        raise ExportFailed(
-            f"{spec.model_type} export failed ({strategy}): {last.exporter} {last.outcome}: {last.error}", record
-        )
+    if not record.ok:  # one line naming every attempt's reason: why no strategy gave an artifact
+        what = (metadata or {}).get("alog.architecture") or spec.model_type
+        limit = 300 if len(record.attempts) > 1 else 500
+        reasons = "; ".join(f"{a.exporter} {a.outcome}: {first_words(a.error, limit)}" for a in record.attempts)
+        raise ExportFailed(f"{what} export failed ({strategy}): {reasons}", record)
     info = graphinfo.describe(model_proto)
     record.opset, record.inputs, record.outputs, record.op_types = (
         info["opset"], info["inputs"], info["outputs"], info["op_types"])
@@ -347,3 +347,9 @@ def _reason(record: ExportRecord) -> str:
         return f"torch {torch.__version__} has no dynamo keyword: TorchScript exporter ({final.call})"
     first = record.attempts[0]
     return f"dynamo {first.outcome}: {first.error}; fell back to the TorchScript exporter ({final.call})"
+
+
+def first_words(text: str | None, limit: int = 300) -> str:
+    """An attempt's error shortened for the one-line failure that names every attempt."""
+    text = (text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"

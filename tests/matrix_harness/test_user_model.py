@@ -176,4 +176,4 @@ torch = "{host_torch}"
     assert doc["verdict"]["word"] == "PASS"
     assert {c["model"] for cell in doc["cells"] for c in cell["checks"]} == {"deeplog"}
     assert set(doc["golden"]["not_given"]) == {"mscred"}
-    assert ran.stdout.count("not judged: mscred") == 1
+    assert (ran.stdout + ran.stderr).count("not judged: mscred") == 1
