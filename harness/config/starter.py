@@ -34,6 +34,15 @@ strategies = ["legacy", "dynamo", "auto"]   # torch.onnx's exporters, and the co
 #   log = "logs/sample.log"
 [model]
 
+# Your own architecture, named the torch.hub way (a folder with hubconf.py), and added to models above:
+# [model.transformer]
+# hub = "models/hub"
+# entry = "template_transformer"
+# kwargs = { vocab_size = 30, d_model = 32 }
+# weights = "models/transformer.pth"   # optional state_dict; left out, one seeded init for every cell
+# interface = "next-template"          # or "signature-matrix" with shape = [step, scales, sensors]
+# window = 10
+
 [tolerance]
 atol = 1e-5
 rtol = 1e-4
