@@ -14,18 +14,18 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from converter import artifacts, atomic, checkpoint, metafile, outdir
 from converter import vocab as vocab_mod
 from converter.compare import DEFAULT_TOLERANCE, Tolerance
 from converter.errors import AlogError
-from converter.exporting import ExportFailed, ExportRecord, export_model
 from converter.hub import HubEntry
 from converter.specs import ExportSpec, deeplog_spec, mscred_spec
 from converter.verification import compare_at_shapes, worst
+
+if TYPE_CHECKING:
+    from converter.exporting import ExportRecord
 
 
 @dataclass
@@ -61,6 +61,9 @@ def _is_os_error(exception_type: str | None) -> bool:
 
 def _export_and_check(model, spec: ExportSpec, pending: Path, exporter: str, opset: int | None, validate: bool,
                       tolerance: Tolerance, metadata: dict[str, str]) -> tuple[ExportRecord, list]:
+    # the exporters (and onnx) load here, once a model is built: a refused input is refused without them
+    from converter.exporting import ExportFailed, export_model
+
     try:
         record = export_model(model, spec, pending, exporter, opset, tolerance, metadata)
     except ExportFailed as exc:
@@ -227,6 +230,8 @@ def convert_hub(entry: HubEntry, output_dir, exporter: str = "auto", opset: int 
 
 def check_portable(output_dir: Path) -> None:
     """A portable directory: each model one file (no external data), no absolute paths in metadata."""
+    import onnx
+
     for onnx_file in sorted(output_dir.glob("*.onnx")):
         model = onnx.load(str(onnx_file), load_external_data=False)
         external = [t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]

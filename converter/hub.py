@@ -84,7 +84,8 @@ def build(entry: HubEntry, seed: int | None = None) -> torch.nn.Module:
     try:
         model = torch.hub.load(str(entry.hub), entry.entry, source="local", **entry.kwargs)
     except SyntaxError as exc:
-        raise AlogError(f"{exc.filename or hubconf}: syntax error at line {exc.lineno}: {exc.msg}") from exc
+        where = "" if exc.filename in (None, str(hubconf)) else f" in {exc.filename}"  # a module hubconf imports
+        raise AlogError(f"{entry.title}: syntax error{where} at line {exc.lineno}: {exc.msg}") from exc
     except Exception as exc:  # noqa: BLE001 - whatever the team's code raises is the finding, kept as the cause
         raise AlogError(f"{entry.title} with {entry.kwargs_text()} raised {type(exc).__name__}: "
                         f"{first_line(exc, 300)}") from exc

@@ -82,3 +82,12 @@ def model_dir(trained, tmp_path_factory):
         return cache[(dataset, strategy)]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def hub_work(loghub, tmp_path_factory):
+    """The hub models of tests/data/hub converted once per run through the CLI (tests/hubwork.py): the four
+    architectures with seeded weights, the next-template ones with a vocab built from HDFS_2k."""
+    from hubwork import make_hub_work
+
+    return make_hub_work(tmp_path_factory.mktemp("hub-work"), loghub)
