@@ -196,7 +196,8 @@ def convert_hub(entry: HubEntry, output_dir, exporter: str = "auto", opset: int 
             raise AlogError(f"--vocab is for a next-template model; {entry.title} is a {entry.interface} model")
         training_vocab = vocab_mod.load_training_vocab(vocab_path)
         assert loaded.vocab_size is not None
-        vocab_mod.check_vocab_size(training_vocab, loaded.vocab_size, entry.title)
+        vocab_mod.check_vocab_size(training_vocab, loaded.vocab_size, entry.title,
+                                   f"it scores {loaded.vocab_size} templates (its output width)")
     if log_format not in logformats.FORMATS:
         raise AlogError(f"unknown log format {log_format!r}: choose one of {', '.join(logformats.FORMATS)}")
     default_name = artifacts.DEEPLOG_ONNX if entry.interface == "next-template" else artifacts.MSCRED_ONNX

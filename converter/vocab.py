@@ -148,13 +148,12 @@ def load_engine_vocab(path) -> dict[int, str]:
     return _check_engine(_read_json_object(path, "engine vocab"), f"engine vocab {path}")
 
 
-def check_vocab_size(vocab: Mapping, model_vocab_size: int, where: str) -> None:
-    """Refuse a vocab whose size differs from the model's embedding rows."""
+def check_vocab_size(vocab: Mapping, model_vocab_size: int, where: str, model_side: str | None = None) -> None:
+    """Refuse a vocab whose size differs from the model's (its embedding rows, or ``model_side`` saying what)."""
     if len(vocab) != model_vocab_size:
-        raise AlogError(
-            f"{where}: vocab has {len(vocab)} templates but the model's embedding has {model_vocab_size} rows; "
-            "use the vocab the model was trained with"
-        )
+        side = model_side or f"the model's embedding has {model_vocab_size} rows"
+        raise AlogError(f"{where}: vocab has {len(vocab)} templates but {side}; use the vocab the model was trained "
+                        "with")
 
 
 def write_training_vocab(path, vocab: Mapping[str, int]) -> None:

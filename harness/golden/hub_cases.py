@@ -64,7 +64,8 @@ def _log_windows(entry: ModelEntry, vocab_size: int, log: Path, fmt: str):
 
     assert entry.vocab is not None and entry.window is not None
     training_vocab = vocab_mod.load_training_vocab(entry.vocab)
-    vocab_mod.check_vocab_size(training_vocab, vocab_size, f"[model.{entry.name}] vocab")
+    vocab_mod.check_vocab_size(training_vocab, vocab_size, f"[model.{entry.name}] vocab {entry.vocab}",
+                               f"the model scores {vocab_size} templates (its output width)")
     windows: list[np.ndarray] = []
 
     def record(x: np.ndarray) -> np.ndarray:
