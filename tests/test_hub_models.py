@@ -18,11 +18,11 @@ import torch
 from hubwork import ARCHS, LOG_FORMAT, SHAPE, WINDOW, alog_many
 
 from converter import hub, logformats
+from converter.artifacts import INTERFACES
 from converter.compare import DEFAULT_TOLERANCE, compare
 from converter.exporting import exporter_signature
 from converter.hub import HubEntry
 from converter.ortsession import ort_session
-from converter.specs import INTERFACES
 
 NEXT_TEMPLATE_SHAPES = [(1, WINDOW), (7, WINDOW), (3, 23)]  # the export example is [2, WINDOW]
 MATRIX_BATCHES = [1, 5]
