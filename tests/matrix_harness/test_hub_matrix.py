@@ -140,6 +140,17 @@ def test_the_deploy_runtime_runs_every_artifact_of_the_teams_models(hub_run):
     assert not bad, bad[:5]
 
 
+def test_the_report_and_gate_never_run_the_teams_code(hub_run, team):
+    """Hub code runs only where a model's torch is (cells, the golden stage, localization): rebuilding the
+    report and the verdict of a matrix with hub entries imports neither torch nor the team's hubconf.py."""
+    script = ("import sys\nfrom harness import cli\n"
+              "code = cli.main(['report', '--matrix', 'matrix.toml', '--out', 'reports'])\n"
+              "print(code, sorted(m for m in ('torch', 'converter.hub', 'hubconf', 'numpy') if m in sys.modules))\n")
+    ran = subprocess.run([sys.executable, "-c", script], cwd=team, capture_output=True, text=True, timeout=600,
+                         check=False)
+    assert ran.stdout.strip().splitlines()[-1] in ("0 []", "1 []"), ran.stdout + ran.stderr
+
+
 def test_a_transformer_whose_legacy_export_freezes_the_length_is_caught(hub_run):
     _, doc, _ = hub_run
     newest = next(c for c in doc["cells"] if c["id"] == CELLS[-1])
