@@ -70,14 +70,6 @@ def torch_load_safely(path: Path, load: Callable[..., Any] = torch.load) -> Any:
     return load(str(path), map_location="cpu", weights_only=True)
 
 
-@overload
-def load(path: str | Path, kind: Literal["deeplog"]) -> tuple[DeepLog, dict[str, Any]]: ...
-@overload
-def load(path: str | Path, kind: Literal["mscred"]) -> tuple[MSCRED, dict[str, Any]]: ...
-@overload
-def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]: ...
-
-
 def read_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
     """What ``torch.save`` wrote to ``path``, read weights-only; any way it cannot be read is one line."""
     path = Path(path)
@@ -93,6 +85,14 @@ def read_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
     except Exception as exc:  # noqa: BLE001 - truncated archives and foreign pickles fail in many ways
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise AlogError(f"{path} cannot be read as a {what} ({type(exc).__name__}: {first})") from None
+
+
+@overload
+def load(path: str | Path, kind: Literal["deeplog"]) -> tuple[DeepLog, dict[str, Any]]: ...
+@overload
+def load(path: str | Path, kind: Literal["mscred"]) -> tuple[MSCRED, dict[str, Any]]: ...
+@overload
+def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]: ...
 
 
 def load(path: str | Path, kind: str) -> tuple[DeepLog | MSCRED, dict[str, Any]]:
