@@ -38,7 +38,7 @@ def user_command(mut: ModelUnderTest) -> list[str]:
         else:
             words += ["--shape", ",".join(map(str, entry.shape or ()))]
         return [*words, "--output-dir", "onnx"]
-    if mut.name == "deeplog":
+    if mut.spec.model_type == "deeplog":
         return ["alog-detect", "convert-onnx", "--deeplog-model", "deeplog.pth", "--vocab", "vocab.json",
                 "--output-dir", "onnx"]
     return ["alog-detect", "convert-onnx", "--mscred-model", "mscred.pth", "--output-dir", "onnx"]
@@ -100,11 +100,9 @@ def cli_against_api(mut: ModelUnderTest, work: Path) -> Outcome:
     shutil.copyfile(mut.checkpoint, folder / f"{mut.name}.pth")
     if mut.entry.hub is not None:
         (folder / "hub").symlink_to(mut.entry.hub, target_is_directory=True)
-        if mut.vocab is not None:
-            shutil.copyfile(mut.vocab, folder / "vocab.json")
-    elif mut.name == "deeplog":
-        if mut.vocab is None:
-            raise NoEvidence("the golden DeepLog model has no vocab file to give the CLI")
+    elif mut.spec.model_type == "deeplog" and mut.vocab is None:
+        raise NoEvidence("the golden DeepLog model has no vocab file to give the CLI")
+    if mut.vocab is not None:
         shutil.copyfile(mut.vocab, folder / "vocab.json")
     words = user_command(mut)
     detail: dict[str, Any] = {"command": shlex.join(words), "cwd": str(folder)}

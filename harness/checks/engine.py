@@ -44,16 +44,16 @@ def detection_agreement(model_dir: Path, log: Path, ort_lib: Path, binary: Path)
 
 
 def detection_dir(mut: ModelUnderTest, artifact: Path, work: Path) -> Path | None:
-    """The engine's model directory for detection (deeplog.onnx, its meta, vocab.json), when the model has one:
-    DeepLog's artifact folder as it is; a hub next-template model with a vocab, its files linked under the
-    engine's names; None for a model without templates to detect with."""
+    """The engine's model directory for detection (deeplog.onnx, its meta, vocab.json) of a next-template model
+    with templates: its artifact folder when its files have those names, else its files linked under them;
+    None for a model without templates to detect with."""
     from converter import artifacts
 
-    if mut.name == "deeplog":
-        return artifact.parent
     vocab = mut.entry.engine_vocab
     if mut.spec.model_type != "deeplog" or vocab is None or not (artifact.parent / vocab).is_file():
         return None
+    if artifact.name == artifacts.DEEPLOG_ONNX and vocab == artifacts.ENGINE_VOCAB:
+        return artifact.parent  # already under the engine's names
     folder = work / "engine-detect" / mut.name
     folder.mkdir(parents=True, exist_ok=True)
     links = {artifacts.DEEPLOG_ONNX: artifact, artifacts.ENGINE_VOCAB: artifact.parent / vocab,

@@ -103,7 +103,7 @@ def load_golden(entry: ModelEntry, golden, work: Path) -> ModelUnderTest:
     fmt = golden.manifest["source"].get("format", "raw")
     if entry.reference:
         torch_model, _ = checkpoint.load(path, entry.name)
-        vocab = Path(recorded["vocab"]) if entry.name == "deeplog" else None
+        vocab = Path(recorded["vocab"]) if recorded.get("vocab") else None
         return ModelUnderTest(entry.name, path, torch_model, specs.spec_for(torch_model), golden.log, entry,
                               vocab=vocab, log_format=fmt)
     loaded = hub.load(entry.hub_entry(path))
@@ -129,7 +129,7 @@ def export_strategies(mut: ModelUnderTest, strategies: tuple[str, ...], work: Pa
                                                 tolerance=tolerance, vocab_path=mut.vocab, log_format=mut.log_format,
                                                 onnx_name=mut.entry.onnx,
                                                 vocab_name=mut.entry.engine_vocab or "vocab.json")
-            elif mut.name == "deeplog":
+            elif mut.spec.model_type == "deeplog":
                 converted = convert.convert_deeplog(mut.checkpoint, mut.vocab, out_dir, exporter=strategy,
                                                     tolerance=tolerance)
             else:

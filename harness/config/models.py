@@ -28,7 +28,6 @@ from converter.logformats import FORMATS
 from harness.config import schema as s
 
 REFERENCE_TITLES = {"deeplog": "DeepLog", "mscred": "MSCRED"}
-REFERENCE_INTERFACES = {"deeplog": "next-template", "mscred": "signature-matrix"}
 REFERENCE_MODELS = tuple(REFERENCE_TITLES)
 RESERVED = ("deeplog", "mscred", "vocab", "log", "format")  # [model]'s own keys: no hub entry takes these names
 
@@ -46,6 +45,7 @@ class ModelEntry:
     window: int | None = None
     shape: tuple[int, int, int] | None = None
     vocab: Path | None = None
+    vocab_file: str | None = None  # the engine vocab's file name beside the artifact (DeepLog's: vocab.json)
 
     @property
     def reference(self) -> bool:
@@ -67,9 +67,7 @@ class ModelEntry:
     @property
     def engine_vocab(self) -> str | None:
         """The engine vocab beside the artifact, when the model has templates."""
-        if self.name == "deeplog":
-            return ENGINE_VOCAB
-        return f"{self.name}.vocab.json" if self.vocab is not None else None
+        return self.vocab_file or (f"{self.name}.vocab.json" if self.vocab is not None else None)
 
     def artifact_files(self) -> tuple[str, ...]:
         """The files of this model in a model directory: the ONNX file, its meta, and its engine vocab."""
@@ -93,7 +91,8 @@ class ModelEntry:
                 "vocab": str(self.vocab) if self.vocab else None}
 
 
-REFERENCE_ENTRIES = {name: ModelEntry(name, REFERENCE_INTERFACES[name]) for name in REFERENCE_MODELS}
+REFERENCE_ENTRIES = {"deeplog": ModelEntry("deeplog", "next-template", vocab_file=ENGINE_VOCAB),
+                     "mscred": ModelEntry("mscred", "signature-matrix")}
 
 
 def _kwarg(value: Any, where: str) -> Any:
