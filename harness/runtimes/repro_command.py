@@ -36,12 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the state folder holding --runtime's venv (default: .alog-matrix beside the matrix)")
 
 
-def find_artifact(reports: Path, key: str) -> KeptArtifact:
-    """The kept artifact ``key`` names, with its golden cases, or one line saying what is wrong."""
+def find_artifact(reports: Path, key: str, models: tuple[str, ...]) -> KeptArtifact:
+    """The kept artifact ``key`` names (a model of the matrix), with its golden cases, or one line saying what is
+    wrong."""
     parts = key.split("/")
     if len(parts) != 3 or not all(parts):
         raise AlogError(f"{key!r} is not CELL/STRATEGY/MODEL (for example torch-2.13.0/auto/deeplog)")
     cell, strategy, model = parts
+    if model not in models:
+        raise AlogError(f"{key}: no model {model!r} (models: {', '.join(models)})")
     artifact = KeptArtifact(cell, strategy, model, reports / "artifacts" / cell / strategy / f"{model}.onnx")
     if not artifact.onnx.is_file():
         kept = [a.key for a in discover(reports / "artifacts")]
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     runtime = matrix.runtime(args.runtime) if args.runtime else None  # an unknown id is one line, before any work
     state = state_for(matrix.path, args.state_dir, args.reports)
     args.reports = state.reports
-    artifact = find_artifact(args.reports, args.artifact)
+    artifact = find_artifact(args.reports, args.artifact, matrix.models)
     named = _failed_in_runtime(args.reports, runtime.id, artifact.key, args.opt_level) if runtime else None
     case, x, expected = choose_case(artifact, args.opt_level, matrix.tolerance, named)
     checkpoint = None

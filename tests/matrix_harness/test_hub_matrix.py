@@ -43,14 +43,25 @@ def _entry(name: str, entry: str, hub: str = "models/hub", **extra) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cli(cwd: Path, *argv: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "converter.cli", *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, f"alog-detect {' '.join(argv)}: {done.stderr[-2000:]}"
+
+
 @pytest.fixture(scope="module")
-def team(tmp_path_factory):
-    """models/hub (the team's hubconf.py), a broken one, and weights that do not fit their entry."""
+def team(tmp_path_factory, loghub):
+    """models/hub (the team's hubconf.py), a broken one, weights that do not fit their entry, and the
+    training vocab of a real HDFS log (logs/hdfs.log) for a GRU that detects on it."""
     import torch
 
     from converter import hub
 
     root = tmp_path_factory.mktemp("hub-team")
+    (root / "logs").mkdir()
+    (root / "logs" / "hdfs.log").write_bytes((loghub / "HDFS_2k.log").read_bytes())
+    _cli(root, "parse", "--log", "logs/hdfs.log", "--out", "parsed.parquet", "--format", "hdfs")
+    _cli(root, "build-deeplog", "--parsed", "parsed.parquet", "--out-dir", "models", "--window", "10")
     shutil.copytree(HUB, root / "models" / "hub", ignore=shutil.ignore_patterns("broken_syntax", "__pycache__"))
     shutil.copytree(HUB / "broken_syntax", root / "models" / "broken")
     model = torch.hub.load(str(HUB), "gru_next_template", source="local", vocab_size=31)
@@ -60,7 +71,11 @@ def team(tmp_path_factory):
 
 def _matrix(team: Path) -> Path:
     next_template = {"interface": "next-template", "window": 10}
+    templates = len(json.loads((team / "models" / "vocab.json").read_text()))
     body = "".join([
+        '[model]\nlog = "logs/hdfs.log"\nformat = "hdfs"\n\n',
+        _entry("detector", "gru_next_template", kwargs=f"{{ vocab_size = {templates} }}", vocab="models/vocab.json",
+               **next_template),
         _entry("gru", "gru_next_template", kwargs="{ vocab_size = 30 }", **next_template),
         _entry("onehot", "onehot_lstm", **next_template),
         _entry("transformer", "template_transformer", kwargs="{ vocab_size = 30, d_model = 32 }", **next_template),
@@ -72,7 +87,7 @@ def _matrix(team: Path) -> Path:
                **next_template),
         _entry("syntax", "model", hub="models/broken", **next_template),
     ])
-    models = [*GOOD, "raises", "rank", "dtype", "misfit", "syntax"]
+    models = [*GOOD, "detector", "raises", "rank", "dtype", "misfit", "syntax"]
     path = team / "matrix.toml"
     path.write_text(f"""[defaults]
 models = {json.dumps(models)}
@@ -149,6 +164,19 @@ def test_the_report_and_gate_never_run_the_teams_code(hub_run, team):
     ran = subprocess.run([sys.executable, "-c", script], cwd=team, capture_output=True, text=True, timeout=600,
                          check=False)
     assert ran.stdout.strip().splitlines()[-1] in ("0 []", "1 []"), ran.stdout + ran.stderr
+
+
+def test_a_hub_model_with_a_vocab_detects_on_the_log_in_the_engine_as_in_python(hub_run):
+    """With a vocab and [model] log, the golden inputs include the detector's own windows of the log, and the
+    C engine's verdicts on that log equal the Python detector's, line for line, in both torches."""
+    _, doc, _ = hub_run
+    for cell in doc["cells"]:
+        engine = _checks(cell, "detector")["cengine"]
+        assert engine["status"] == "pass", (cell["id"], engine["error"])
+        detection = engine["detail"]["detection"]
+        assert detection["lines"] > 1000 and detection["disagreements"] == 0, detection
+        drift = _checks(cell, "detector")["torch_drift"]
+        assert drift["status"] == "pass" and any(c["case"].startswith("log-windows") for c in drift["detail"]["per_case"])
 
 
 def test_a_transformer_whose_legacy_export_freezes_the_length_is_caught(hub_run):

@@ -142,7 +142,7 @@ def test_the_bundle_of_a_level_pins_that_level(reports, tmp_path):
 @pytest.mark.parametrize("key, extra, message", [
     ("host/legacy", (), "'host/legacy' is not CELL/STRATEGY/MODEL"),
     ("host//deeplog", (), "is not CELL/STRATEGY/MODEL"),
-    ("host/legacy/bert", (), "no model 'bert' (models: deeplog, mscred)"),
+    ("host/legacy/bert", (), "no model 'bert' (models: deeplog)"),
     ("nowhere/legacy/deeplog", (), "no kept artifact nowhere/legacy/deeplog at "),
     ("host/legacy/deeplog", ("--runtime", "ort-0.0"), "no runtime 'ort-0.0' in "),
     ("host/legacy/deeplog", ("--opt-level", "max"), "invalid choice: 'max'"),
