@@ -61,7 +61,8 @@ def team(tmp_path_factory, loghub):
     (root / "logs").mkdir()
     (root / "logs" / "hdfs.log").write_bytes((loghub / "HDFS_2k.log").read_bytes())
     _cli(root, "parse", "--log", "logs/hdfs.log", "--out", "parsed.parquet", "--format", "hdfs")
-    _cli(root, "build-deeplog", "--parsed", "parsed.parquet", "--out-dir", "models", "--window", "10")
+    _cli(root, "build-deeplog", "--parsed", "parsed.parquet", "--out-dir", "models", "--window", "10", "--session-col",
+         "none")
     shutil.copytree(HUB, root / "models" / "hub", ignore=shutil.ignore_patterns("broken_syntax", "__pycache__"))
     shutil.copytree(HUB / "broken_syntax", root / "models" / "broken")
     model = torch.hub.load(str(HUB), "gru_next_template", source="local", vocab_size=31)
