@@ -3,7 +3,9 @@ cell's artifacts, judged per model.
 
 The suite exports its random-weight shapes, per model, with the strategies that produced that model's
 artifacts here (it reads them from the ``--artifacts`` layout), so parity judges numbers only: an export
-failure belongs to the export checks. A failed self-check of the suite (which breaks artifacts on
+failure belongs to the export checks. A hub entry goes through the same tests by its interface: its golden
+weights against each of its artifacts, and re-seeded inits of the entry exported by the suite (hubs.json
+tells the suite where each is). A failed self-check of the suite (which breaks artifacts on
 purpose and must see the failure) means the checker cannot be trusted, so it fails every model.
 
 The suite runs inside the cell's own process (``pytest.main``), where torch, ONNX Runtime and the
@@ -45,11 +47,19 @@ class SuiteRun:
 
 def artifact_set(ctx: CellContext) -> Path:
     """This cell's artifacts in the parity suite's --artifacts layout (links, no copies): checkpoints,
-    training vocab, the replayed log, and one model directory per strategy that produced an artifact."""
+    training vocab, the replayed log, and one model directory per strategy that produced an artifact; the hub
+    models in hubs.json (harness.parity.hubs: entry, weights and each strategy's artifact folder)."""
+    from harness.parity.hubs import HubArtifacts, write_hubs
+
     target = ctx.work / "artifacts"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    trained = [m for m in ctx.models() if m.entry.reference]  # the suite's subjects: checkpoints
+    models = list(ctx.models())
+    trained = [m for m in models if m.entry.reference]  # alog-detect checkpoints, in the reference layout
+    hubs = [HubArtifacts.of(m.entry, m.checkpoint, {s: m.model_dirs[s] for s in m.strategies_with_artifacts()})
+            for m in models if not m.entry.reference]
+    if hubs:
+        write_hubs(target, hubs)
     for mut in trained:
         (target / mut.checkpoint.name).symlink_to(mut.checkpoint)
         if mut.vocab is not None:
@@ -157,9 +167,6 @@ def judge_model(doc: dict[str, Any], model: str) -> Outcome:
        meaning="ONNX Runtime now matches PyTorch within tolerance for {model} on torch {torch}: "
        "the accepted parity gap has closed")
 def parity(ctx: ModelContext) -> Outcome:
-    if not ctx.matrix.entry(ctx.model).reference:
-        raise NoEvidence("the parity suite's subjects are alog-detect checkpoints; a hub entry's parity is not "
-                         "measured (golden_parity and dynamic_axes judge its numbers)")
     ctx.exported()
     run: SuiteRun = ctx.cell.once("parity", "parity", lambda: run_suite(ctx.cell))
     context = {"command": run.command, "summary": run.summary, "figures_json": str(run.figures_path)}
@@ -174,6 +181,8 @@ def parity(ctx: ModelContext) -> Outcome:
 
         bundle = Path(outcome.repro)
         weights = bundle / "model.pth"
-        outcome.detail["divergence"] = localize_bundle(bundle, weights if weights.is_file() else None, ctx.model,
-                                                       ctx.matrix)
+        entry = ctx.matrix.entry(ctx.model)  # a hub entry's model.pth is a state_dict its hubconf.py's model takes
+        outcome.detail["divergence"] = localize_bundle(bundle, weights if weights.is_file() else None,
+                                                       entry.model_type, ctx.matrix,
+                                                       hub=None if entry.reference else entry)
     return outcome

@@ -37,7 +37,7 @@ REPLAY_README = """# Parity reproduction bundle
 {message}
 
 - `model.onnx`: the artifact under test{meta_line}
-- `model.pth`: the PyTorch weights (alog-detect checkpoint){pth_note}
+- `model.pth`: the PyTorch weights ({weights_kind}){pth_note}
 - `input.npy`: the failing input (`{input_name}`, shape {input_shape}, {input_dtype})
 - `expected.npy`: PyTorch's `{output_name}`; `actual.npy`: ONNX Runtime's
 - `bundle.json`: tolerance, figures and the environment that failed
@@ -70,7 +70,7 @@ def write_bundle(root: str | Path, name: str, subject: Subject, x: np.ndarray, e
         document = {
             "format": BUNDLE_FORMAT, "format_version": 1, "kind": kind, "test": test,
             "model_type": subject.model_type, "input_name": subject.input_name, "output_name": subject.output_name,
-            "subject": subject.describe(), "tolerance": asdict(tolerance), "message": message,
+            "subject": subject.describe(), "hub": subject.hub, "tolerance": asdict(tolerance), "message": message,
             "details": details or {}, "environment": env,
             "command": bundle_replay_command(target),
         }
@@ -81,5 +81,7 @@ def write_bundle(root: str | Path, name: str, subject: Subject, x: np.ndarray, e
             input_shape=list(x.shape), input_dtype=x.dtype, torch=env.get("torch"),
             onnxruntime=env.get("onnxruntime"), test=test or "-",
             meta_line=" (and its meta)" if meta.is_file() else "",
+            weights_kind=(f"a state_dict of hub entry {subject.hub['entry']} in {subject.hub['hub']}" if subject.hub
+                          else "alog-detect checkpoint"),
             pth_note="" if subject.checkpoint else " -- absent: replay compares with expected.npy"))
     return target

@@ -7,16 +7,18 @@ from pathlib import Path
 
 from converter import artifacts
 from converter.errors import AlogError
+from harness.parity.hubs import HUBS_FILE, HUBS_LAYOUT
 from harness.parity.subjects import Subject, read_meta, subject_from_files
 
 ARTIFACTS_LAYOUT = """\
 --artifacts DIR accepts an artifact set, a folder of sets (one per subfolder, e.g. DIR/HDFS, DIR/BGL),
 a single model directory, or a folder of model directories (e.g. DIR/legacy, DIR/dynamo).
 An artifact set is a folder holding:
-  deeplog.pth          DeepLog checkpoint (alog-detect format)            } at least one of the two
-  mscred.pth           MSCRED checkpoint (alog-detect format)             }
+  deeplog.pth          DeepLog checkpoint (alog-detect format)            } at least one of the two,
+  mscred.pth           MSCRED checkpoint (alog-detect format)             } or hubs.json
   replay.log           optional: the log replayed for verdict parity; without it the Loghub
                        sample of the checkpoint's log format (hdfs, bgl, openssh) is used
+""" + HUBS_LAYOUT + """
   <label>/             one model directory per export (label = strategy: legacy, dynamo, auto):
       deeplog.onnx + deeplog.onnx.meta.json + vocab.json (engine format)
       mscred.onnx + mscred.onnx.meta.json
@@ -25,8 +27,7 @@ A single model directory (deeplog.onnx / mscred.onnx + meta) finds its checkpoin
 is the directory's name. The meta's export record says which exporter and torch produced each file."""
 
 
-
-# The suite's subjects: the reference models (a hub entry is judged by the cell's golden checks).
+# The reference models' files; a hub model's artifacts are where DIR/hubs.json says (harness.parity.hubs).
 MODEL_FILES = {"deeplog": artifacts.DEEPLOG_ONNX, "mscred": artifacts.MSCRED_ONNX}
 
 
@@ -110,9 +111,11 @@ def discover_artifacts(directory: str | Path) -> list[ArtifactSet]:
     sets = [s for d in folders for s in [_artifact_set(d, d.name)] if s is not None]
     if not sets:  # a folder of model directories (e.g. models/legacy, models/dynamo): each its own set
         sets = [_model_dir_set(d) for d in folders if _is_model_dir(d)]
+    if not sets and (directory / HUBS_FILE).is_file():  # a cell that judges only a team's hub models
+        return []
     if not sets:
-        raise AlogError(f"--artifacts {directory}: no deeplog.pth or mscred.pth in it or its subfolders, and no "
-                        f"model directory (see: python -m harness.parity layout)")
+        raise AlogError(f"--artifacts {directory}: no deeplog.pth or mscred.pth in it or its subfolders, no "
+                        f"model directory and no {HUBS_FILE} (see: python -m harness.parity layout)")
     return sets
 
 
@@ -123,6 +126,13 @@ def strategies_for(sets: list[ArtifactSet], model_type: str, known: tuple[str, .
     another model but not this one is not this model's concern (its export failure belongs to the export
     checks). ``auto`` writes the file of ``dynamo`` or ``legacy``, so it counts only when it is the only one.
     """
-    found = [s for s in known if any(s in st.labels(model_type) for st in sets)]
+    return strategies_among([label for st in sets for label in st.labels(model_type)], known)
+
+
+def strategies_among(labels, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The strategies (of ``known``, in that order) among artifact ``labels``, ``auto`` only when alone: what
+    the suite exports its own copies with."""
+    present = set(labels)
+    found = [s for s in known if s in present]
     return tuple(s for s in found if s != "auto") or tuple(found)
 

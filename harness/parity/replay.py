@@ -20,6 +20,16 @@ from harness.parity.sessions import SessionCache
 from harness.parity.subjects import Subject
 
 
+def _hub_model(described: dict, weights: Path) -> torch.nn.Module:
+    from converter import hub
+
+    shape = described.get("shape")
+    entry = hub.HubEntry(Path(described["hub"]), described["entry"], described["interface"],
+                         dict(described.get("kwargs") or {}), weights, described.get("window"),
+                         tuple(shape) if shape else None)
+    return hub.load(entry).module
+
+
 def replay(bundle: str | Path, sessions: SessionCache | None = None) -> tuple[bool, str]:
     """Rerun a bundle: (still failing?, one-paragraph report)."""
     bundle = Path(bundle)
@@ -34,7 +44,10 @@ def replay(bundle: str | Path, sessions: SessionCache | None = None) -> tuple[bo
         raise AlogError(f"{doc_path} is not a parity repro bundle")
     tolerance = Tolerance.from_mapping(doc.get("tolerance"))
     x = np.load(bundle / "input.npy")
-    if (bundle / "model.pth").is_file():
+    if (bundle / "model.pth").is_file() and doc.get("hub"):  # a hub model: its hubconf.py builds it again
+        model = _hub_model(doc["hub"], bundle / "model.pth")
+        source = f"PyTorch (model.pth in hub entry {doc['hub'].get('entry')})"
+    elif (bundle / "model.pth").is_file():
         model, _ = checkpoint.load(bundle / "model.pth", doc["model_type"])
         source = "PyTorch (model.pth)"
     else:

@@ -24,6 +24,9 @@ class Subject:
     output_name: str = ""
     exporter: str | None = None  # from the meta's export record, when there is one
     made_by_torch: str | None = None
+    # A hub model: what rebuilds its PyTorch side (harness.parity.hubs.HubArtifacts.describe); its weights,
+    # ``checkpoint``, are then a state_dict for that entry rather than an alog-detect checkpoint.
+    hub: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.onnx_path = Path(self.onnx_path)
@@ -45,7 +48,7 @@ class Subject:
     def describe(self) -> dict[str, Any]:
         return {"label": self.label, "model_type": self.model_type, "onnx": str(self.onnx_path),
                 "checkpoint": str(self.checkpoint) if self.checkpoint else None, "exporter": self.exporter,
-                "made_by_torch": self.made_by_torch}
+                "made_by_torch": self.made_by_torch, "hub": self.hub}
 
 
 def read_meta(onnx_path: str | Path) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The parity suite's pytest plugin: its options, one run context (sessions, tolerance, repro folder,
 figures), the subjects (random-weight shapes exported here, and the trained models or the artifacts of
---artifacts DIR), and the hooks that write the figures JSON at the end of the run.
+--artifacts DIR; a team's hub models of DIR/hubs.json come from ``hubplugin``, which this plugin loads),
+and the hooks that write the figures JSON at the end of the run.
 
 Options: --artifacts DIR, --parity-report PATH, --parity-repro-dir DIR, --parity-strategies LIST,
 --parity-tolerance SPEC; a caller in the same process hands them over typed instead, as a
@@ -31,7 +32,9 @@ from harness.parity.layout import ArtifactSet, discover_artifacts, strategies_fo
 from harness.parity.properties import ParityContext
 from harness.parity.sessions import SessionCache
 from harness.parity.subjects import Subject
-from harness.parity.suite.support import DEFAULT_STRATEGIES, RANDOM_DEEPLOG, RANDOM_MSCRED, profile_name
+from harness.parity.suite.support import DEFAULT_STRATEGIES, RANDOM_DEEPLOG, RANDOM_MSCRED, HubCase, profile_name
+
+pytest_plugins = ("harness.parity.suite.hubplugin",)  # wherever this plugin is loaded, hub models come along
 
 OWN_DATASETS = ("HDFS", "BGL")  # the end-to-end datasets of tests/conftest.py's `trained`
 LOG_SAMPLES = {"hdfs": "HDFS_2k.log", "bgl": "BGL_2k.log", "openssh": "OpenSSH_2k.log"}
@@ -137,7 +140,7 @@ def strategies(config, model_type: str) -> tuple[str, ...]:
     if given is not None:
         return given.get(model_type, ())
     sets = artifact_sets(config)
-    if sets:
+    if sets is not None:  # none at all when DIR holds only hub models: nothing of this model to export
         return strategies_for(sets, model_type, STRATEGIES)
     return DEFAULT_STRATEGIES
 
@@ -152,6 +155,16 @@ def artifact_cases(config, model_type: str) -> list[tuple[str, str]]:
 
 def tolerance_of(config) -> Tolerance:
     return _setting(config, "tolerance") or parse_tolerance(_option(config, "--parity-tolerance"))
+
+
+def _model_of_item(item) -> str:
+    """The model a test is about, before it recorded anything: its hub case's, else read from its name."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    case = next((v for v in params.values() if isinstance(v, HubCase)), None)
+    if case is not None:
+        return case.model
+    name = item.name.lower()
+    return "deeplog" if "deeplog" in name else "mscred" if "mscred" in name else "any"
 
 
 def _model_of(metafunc) -> str:
@@ -252,9 +265,7 @@ def pytest_runtest_makereport(item, call):
     recorder = item.config.stash[_RUN].recorder
     figures = recorder.entries.get(item.nodeid)
     if figures is None and report.failed:  # failed before recording anything (e.g. in an export fixture)
-        name = item.name.lower()
-        model = "deeplog" if "deeplog" in name else "mscred" if "mscred" in name else "any"
-        figures = recorder.entry(item.nodeid, model, "setup")
+        figures = recorder.entry(item.nodeid, _model_of_item(item), "setup")
     if figures is None:
         return
     figures.seconds += report.duration

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,23 @@ RANDOM_MSCRED = {
 DEFAULT_STRATEGIES = ("legacy", "dynamo")  # auto = dynamo + verification on torch >= 2.9: same artifact
 
 
+# ---------------------------------------------------------------- hub models (--artifacts DIR/hubs.json)
+HUB_SEEDS = (11, 12)  # re-seeded inits of each hub entry, exported here (the golden stage builds under seed 7)
+
+
+@dataclass(frozen=True)
+class HubCase:
+    """One hub model test case: the given weights against the cell's artifact of ``strategy`` (seed None), or
+    the entry re-initialised under ``seed`` and exported here with ``strategy``."""
+
+    model: str  # the matrix's name of the model: the figures' "model"
+    strategy: str
+    seed: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.model}-{self.strategy}" if self.seed is None else f"{self.model}-seed{self.seed}-{self.strategy}"
+
+
 # ---------------------------------------------------------------- input strategies
 
 
@@ -90,10 +108,11 @@ def deeplog_inputs(draw, vocab: int, max_seq: int, export_seq: int, max_batch: i
 
 
 @st.composite
-def signature_inputs(draw, config: MSCREDConfig, max_batch: int) -> np.ndarray:
-    """float32 [batch, step, scales, sensors, sensors] in [0, 1], all-zero and constant tensors included."""
-    c = config
-    shape = (draw(st.integers(1, max_batch)), c.step, c.scales, c.sensors, c.sensors)
+def signature_inputs(draw, matrix: tuple[int, int, int], max_batch: int) -> np.ndarray:
+    """float32 [batch, step, scales, sensors, sensors] in [0, 1] for ``matrix`` = (step, scales, sensors),
+    all-zero and constant tensors included."""
+    step, scales, sensors = matrix
+    shape = (draw(st.integers(1, max_batch)), step, scales, sensors, sensors)
     kind = draw(st.sampled_from(["uniform", "zeros", "constant", "ones", "sparse", "binary"]))
     if kind == "zeros":
         return np.zeros(shape, dtype=np.float32)
@@ -118,34 +137,59 @@ def model_config(subject: Subject) -> Any:
     return getattr(subject.model, "config")  # noqa: B009 - typed Any on purpose
 
 
-def run_deeplog_numeric(subject: Subject, ctx: ParityContext, max_seq: int, export_seq: int, examples: int) -> None:
+def run_next_template_numeric(subject: Subject, ctx: ParityContext, vocab: int, max_seq: int, export_seq: int,
+                              examples: int) -> None:
+    """Numeric parity of a next-template subject (ids in [0, vocab)) on hypothesis-drawn batches."""
     @parity_settings(examples, ctx.test)
-    @given(x=deeplog_inputs(model_config(subject).vocab_size, max_seq, export_seq))
+    @given(x=deeplog_inputs(vocab, max_seq, export_seq))
     def deeplog_parity_example(x):
         check_parity(subject, x, ctx)
 
     deeplog_parity_example()
 
 
-def run_deeplog_topg(subject: Subject, ctx: ParityContext, g: int, max_seq: int, export_seq: int,
-                     examples: int) -> None:
+def run_next_template_topg(subject: Subject, ctx: ParityContext, vocab: int, g: int, max_seq: int, export_seq: int,
+                           examples: int) -> None:
+    """Top-g decision parity of a next-template subject on hypothesis-drawn batches."""
     @parity_settings(examples, ctx.test)
-    @given(x=deeplog_inputs(model_config(subject).vocab_size, max_seq, export_seq))
+    @given(x=deeplog_inputs(vocab, max_seq, export_seq))
     def deeplog_topg_parity_example(x):
         check_topg(subject, x, g, ctx)
 
     deeplog_topg_parity_example()
 
 
-def run_mscred_numeric(subject: Subject, ctx: ParityContext, max_batch: int, examples: int) -> None:
+def run_signature_numeric(subject: Subject, ctx: ParityContext, matrix: tuple[int, int, int], max_batch: int,
+                          examples: int) -> None:
+    """Numeric parity of a signature-matrix subject of ``matrix`` = (step, scales, sensors)."""
     @parity_settings(examples, ctx.test)
-    @given(x=signature_inputs(model_config(subject), max_batch))
+    @given(x=signature_inputs(matrix, max_batch))
     def mscred_parity_example(x):
         check_parity(subject, x, ctx)
 
     mscred_parity_example()
 
 
+def run_deeplog_numeric(subject: Subject, ctx: ParityContext, max_seq: int, export_seq: int, examples: int) -> None:
+    run_next_template_numeric(subject, ctx, model_config(subject).vocab_size, max_seq, export_seq, examples)
+
+
+def run_deeplog_topg(subject: Subject, ctx: ParityContext, g: int, max_seq: int, export_seq: int,
+                     examples: int) -> None:
+    run_next_template_topg(subject, ctx, model_config(subject).vocab_size, g, max_seq, export_seq, examples)
+
+
+def run_mscred_numeric(subject: Subject, ctx: ParityContext, max_batch: int, examples: int) -> None:
+    c: MSCREDConfig = model_config(subject)
+    run_signature_numeric(subject, ctx, (c.step, c.scales, c.sensors), max_batch, examples)
+
+
 def deeplog_seq_bounds(seq_len: int) -> tuple[int, int]:
     """(longest sequence tried, export sequence length) for a model trained on windows of ``seq_len``."""
     return 4 * seq_len, max(2, seq_len)
+
+
+def window_seq_bounds(window: int) -> tuple[int, int]:
+    """The same for a hub next-template model: up to 4x its window + 3, the longest shape its export
+    validation sweeps (converter.specs.next_template_spec)."""
+    return 4 * window + 3, max(2, window)
