@@ -33,8 +33,8 @@ def repro_bundle(mut: ModelUnderTest, strategy: str, artifact: Path, x, comparis
     from harness.parity.sessions import SessionCache
     from harness.parity.subjects import Subject
 
-    subject = Subject(f"{mut.name}/{strategy}", mut.name, mut.torch_model, artifact, mut.checkpoint,
-                      mut.spec.input_name, mut.spec.output_name)
+    subject = Subject(f"{mut.name}/{strategy}", mut.spec.model_type, mut.torch_model, artifact, mut.checkpoint,
+                      mut.spec.input_name, mut.spec.output_name, hub=mut.entry.hub_description())
     array = x.numpy()
     expected = subject.torch_output(array)
     try:

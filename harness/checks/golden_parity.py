@@ -162,7 +162,8 @@ def _bundle(ctx: ModelContext, mut, strategy: str, x, expected, actual, comparis
     from harness.parity.subjects import Subject
 
     subject = Subject(f"{mut.name}/{strategy}", mut.spec.model_type, mut.torch_model,
-                      mut.model_dirs[strategy] / mut.entry.onnx, None, mut.spec.input_name, mut.spec.output_name)
+                      mut.model_dirs[strategy] / mut.entry.onnx, None, mut.spec.input_name, mut.spec.output_name,
+                      hub=mut.entry.hub_description())
     return write_bundle(ctx.work / "repro", f"{mut.name}-golden_parity-{strategy}", subject, x, expected, actual,
                         ctx.tolerance, f"golden_parity failed: {comparison.describe()}",
                         details={"comparison": comparison.figures()}, test="golden_parity")

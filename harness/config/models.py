@@ -29,7 +29,9 @@ from harness.config import schema as s
 
 REFERENCE_TITLES = {"deeplog": "DeepLog", "mscred": "MSCRED"}
 REFERENCE_MODELS = tuple(REFERENCE_TITLES)
-RESERVED = ("deeplog", "mscred", "vocab", "log", "format")  # [model]'s own keys: no hub entry takes these names
+# [model]'s own keys, and the names the parity figures keep their own totals under ("selfcheck", "any"):
+# no hub entry takes these names.
+RESERVED = ("deeplog", "mscred", "vocab", "log", "format", "selfcheck", "any")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,14 @@ class ModelEntry:
         assert self.hub is not None
         return HubEntry(self.hub, self.entry, self.interface, dict(self.kwargs), weights, self.window, self.shape)
 
+    def hub_description(self) -> dict[str, Any] | None:
+        """What rebuilds a hub entry's PyTorch side in a repro bundle (its weights travel as model.pth); None
+        for a reference model (its checkpoint says it all)."""
+        if self.reference:
+            return None
+        return {"name": self.name, "interface": self.interface, "hub": str(self.hub), "entry": self.entry,
+                "kwargs": dict(self.kwargs), "window": self.window, "shape": list(self.shape) if self.shape else None}
+
     def origin(self) -> dict[str, Any]:
         """What the report shows of where the model comes from (the weights' digest is the golden stage's)."""
         if self.reference:
@@ -127,7 +137,7 @@ def model_table(value: Any, where: str) -> dict[str, Any]:
         if not isinstance(table, dict):
             continue
         if name in RESERVED:
-            raise s.SchemaError(f"{where}.{name}: {name!r} is reserved for [model]'s own key; name the hub entry "
+            raise s.SchemaError(f"{where}.{name}: {name!r} is a reserved name; name the hub entry "
                                 "otherwise")
         if not s.SAFE_ID.fullmatch(name):
             raise s.SchemaError(f"{where}.{name}: a model name is letters, digits, '.', '_' and '-' (it names files)")

@@ -211,7 +211,7 @@ def test_a_wrong_entry_is_one_line_in_each_cells_record_and_the_rest_goes_on(hub
 
 @pytest.mark.parametrize(("table", "message"), [
     ('[model.vocab]\nhub = "h"\nentry = "e"\ninterface = "next-template"\nwindow = 3',
-     "[model].vocab: 'vocab' is reserved"),
+     "[model].vocab: 'vocab' is a reserved name"),
     ('[model.t]\nhub = "h"\nentry = "e"\ninterface = "next-template"', "a next-template model needs window = N"),
     ('[model.t]\nhub = "h"\nentry = "e"\ninterface = "signature-matrix"\nwindow = 3',
      "a signature-matrix model needs shape = [step, scales, sensors]"),

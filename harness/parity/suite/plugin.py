@@ -32,7 +32,7 @@ from harness.parity.layout import ArtifactSet, discover_artifacts, strategies_fo
 from harness.parity.properties import ParityContext
 from harness.parity.sessions import SessionCache
 from harness.parity.subjects import Subject
-from harness.parity.suite.support import DEFAULT_STRATEGIES, RANDOM_DEEPLOG, RANDOM_MSCRED, HubCase, profile_name
+from harness.parity.suite.support import DEFAULT_STRATEGIES, RANDOM_DEEPLOG, RANDOM_MSCRED, model_of_item, profile_name
 
 pytest_plugins = ("harness.parity.suite.hubplugin",)  # wherever this plugin is loaded, hub models come along
 
@@ -157,16 +157,6 @@ def tolerance_of(config) -> Tolerance:
     return _setting(config, "tolerance") or parse_tolerance(_option(config, "--parity-tolerance"))
 
 
-def _model_of_item(item) -> str:
-    """The model a test is about, before it recorded anything: its hub case's, else read from its name."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    case = next((v for v in params.values() if isinstance(v, HubCase)), None)
-    if case is not None:
-        return case.model
-    name = item.name.lower()
-    return "deeplog" if "deeplog" in name else "mscred" if "mscred" in name else "any"
-
-
 def _model_of(metafunc) -> str:
     name = metafunc.function.__name__
     return next((m for m in MODELS if m in name), MODELS[0])
@@ -265,7 +255,7 @@ def pytest_runtest_makereport(item, call):
     recorder = item.config.stash[_RUN].recorder
     figures = recorder.entries.get(item.nodeid)
     if figures is None and report.failed:  # failed before recording anything (e.g. in an export fixture)
-        figures = recorder.entry(item.nodeid, _model_of_item(item), "setup")
+        figures = recorder.entry(item.nodeid, model_of_item(item), "setup")
     if figures is None:
         return
     figures.seconds += report.duration

@@ -193,3 +193,13 @@ def window_seq_bounds(window: int) -> tuple[int, int]:
     """The same for a hub next-template model: up to 4x its window + 3, the longest shape its export
     validation sweeps (converter.specs.next_template_spec)."""
     return 4 * window + 3, max(2, window)
+
+
+def model_of_item(item) -> str:
+    """The model a test is about, before it recorded anything: its hub case's, else read from its name."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    case = next((v for v in params.values() if isinstance(v, HubCase)), None)
+    if case is not None:
+        return case.model
+    name = item.name.lower()
+    return "deeplog" if "deeplog" in name else "mscred" if "mscred" in name else "any"
