@@ -38,7 +38,7 @@ def user_command(mut: ModelUnderTest) -> list[str]:
         else:
             words += ["--shape", ",".join(map(str, entry.shape or ()))]
         return [*words, "--output-dir", "onnx"]
-    if mut.spec.model_type == "deeplog":
+    if mut.entry.model_type == "deeplog":
         return ["alog-detect", "convert-onnx", "--deeplog-model", "deeplog.pth", "--vocab", "vocab.json",
                 "--output-dir", "onnx"]
     return ["alog-detect", "convert-onnx", "--mscred-model", "mscred.pth", "--output-dir", "onnx"]
@@ -100,7 +100,7 @@ def cli_against_api(mut: ModelUnderTest, work: Path) -> Outcome:
     shutil.copyfile(mut.checkpoint, folder / f"{mut.name}.pth")
     if mut.entry.hub is not None:
         (folder / "hub").symlink_to(mut.entry.hub, target_is_directory=True)
-    elif mut.spec.model_type == "deeplog" and mut.vocab is None:
+    elif mut.entry.model_type == "deeplog" and mut.vocab is None:
         raise NoEvidence("the golden DeepLog model has no vocab file to give the CLI")
     if mut.vocab is not None:
         shutil.copyfile(mut.vocab, folder / "vocab.json")
@@ -112,7 +112,8 @@ def cli_against_api(mut: ModelUnderTest, work: Path) -> Outcome:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         return Outcome(False, error=f"{words[0]} {words[1]} exit {done.returncode}: {last}", detail=detail)
-    cli_path = folder / "onnx" / (artifacts.DEEPLOG_ONNX if mut.spec.model_type == "deeplog" else artifacts.MSCRED_ONNX)
+    written = artifacts.DEEPLOG_ONNX if mut.entry.model_type == "deeplog" else artifacts.MSCRED_ONNX  # the CLI's names
+    cli_path = folder / "onnx" / written
     if not cli_path.is_file():
         return Outcome(False, error=f"the CLI exited 0 but wrote no onnx/{cli_path.name}", detail=detail)
     detail["cli"], detail["api"] = _artifact_facts(cli_path), _artifact_facts(api_path)

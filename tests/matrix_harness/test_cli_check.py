@@ -12,6 +12,7 @@ from converter.compare import Tolerance
 from harness.checks import CHECKS
 from harness.checks.cli import _artifact_facts, cli_against_api, differences, user_command
 from harness.checks.models import ModelUnderTest, export_strategies
+from harness.config.models import REFERENCE_ENTRIES
 
 
 def _model_under_test(trained, name: str) -> ModelUnderTest:
@@ -20,7 +21,7 @@ def _model_under_test(trained, name: str) -> ModelUnderTest:
     result = trained["HDFS"]
     path = result.deeplog_checkpoint if name == "deeplog" else result.mscred_checkpoint
     model, _ = checkpoint.load(path, name)
-    return ModelUnderTest(name, path, model, specs.spec_for(model), Path("unused.log"),
+    return ModelUnderTest(name, path, model, specs.spec_for(model), Path("unused.log"), REFERENCE_ENTRIES[name],
                           vocab=result.vocab if name == "deeplog" else None)
 
 
@@ -29,9 +30,9 @@ def test_the_check_runs_right_after_auto_export():
 
 
 def test_the_command_is_the_one_users_type():
-    assert user_command(ModelUnderTest("deeplog", Path("x"), None, None, Path("x"))) == [
+    assert user_command(ModelUnderTest("deeplog", Path("x"), None, None, Path("x"), REFERENCE_ENTRIES["deeplog"])) == [
         "alog-detect", "convert-onnx", "--deeplog-model", "deeplog.pth", "--vocab", "vocab.json", "--output-dir", "onnx"]
-    assert user_command(ModelUnderTest("mscred", Path("x"), None, None, Path("x")))[2:4] == ["--mscred-model",
+    assert user_command(ModelUnderTest("mscred", Path("x"), None, None, Path("x"), REFERENCE_ENTRIES["mscred"]))[2:4] == ["--mscred-model",
                                                                                              "mscred.pth"]
 
 
