@@ -41,29 +41,31 @@ def _topg(hub, ctx, examples: int) -> None:
     run_next_template_topg(hub.subject, ctx, hub.vocab_size, g, *window_seq_bounds(hub.model.window), examples)
 
 
-def test_hub_parity_given_weights(hub_case, hub_subjects, parity_ctx):
-    hub = hub_subjects(hub_case)
-    ctx = parity_ctx(hub_case.model, "numeric", hub.subject)
-    examples = _numeric(hub, ctx, GIVEN_EXAMPLES)
+def _numeric_parity(case, hub_subjects, parity_ctx, budget) -> None:
+    hub = hub_subjects(case)
+    ctx = parity_ctx(case.model, "numeric", hub.subject)
+    examples = _numeric(hub, ctx, budget)
     assert ctx.figures.examples >= examples and ctx.figures.failures == 0
+
+
+def _topg_parity(case, hub_subjects, parity_ctx, examples: int) -> None:
+    hub = hub_subjects(case)
+    ctx = parity_ctx(case.model, "topg", hub.subject)
+    _topg(hub, ctx, examples)
+    assert ctx.figures.rows > 0 and ctx.figures.failures == 0
+
+
+def test_hub_parity_given_weights(hub_case, hub_subjects, parity_ctx):
+    _numeric_parity(hub_case, hub_subjects, parity_ctx, GIVEN_EXAMPLES)
 
 
 def test_hub_topg_parity_given_weights(hub_topg_case, hub_subjects, parity_ctx):
-    hub = hub_subjects(hub_topg_case)
-    ctx = parity_ctx(hub_topg_case.model, "topg", hub.subject)
-    _topg(hub, ctx, examples=40)
-    assert ctx.figures.rows > 0 and ctx.figures.failures == 0
+    _topg_parity(hub_topg_case, hub_subjects, parity_ctx, examples=40)
 
 
 def test_hub_parity_reseeded(hub_seeded_case, hub_subjects, parity_ctx):
-    hub = hub_subjects(hub_seeded_case)
-    ctx = parity_ctx(hub_seeded_case.model, "numeric", hub.subject)
-    examples = _numeric(hub, ctx, RESEEDED_EXAMPLES)
-    assert ctx.figures.examples >= examples and ctx.figures.failures == 0
+    _numeric_parity(hub_seeded_case, hub_subjects, parity_ctx, RESEEDED_EXAMPLES)
 
 
 def test_hub_topg_parity_reseeded(hub_seeded_topg_case, hub_subjects, parity_ctx):
-    hub = hub_subjects(hub_seeded_topg_case)
-    ctx = parity_ctx(hub_seeded_topg_case.model, "topg", hub.subject)
-    _topg(hub, ctx, examples=20)
-    assert ctx.figures.rows > 0 and ctx.figures.failures == 0
+    _topg_parity(hub_seeded_topg_case, hub_subjects, parity_ctx, examples=20)
