@@ -243,6 +243,20 @@ def test_hub_entries_are_models_of_the_matrix_with_paths_from_its_folder(tmp_pat
     assert matrix.cells[0].expected("t", "legacy_export") is not None
 
 
+def test_when_no_strategy_keeps_the_axes_dynamic_auto_fails_in_one_line_naming_each(tmp_path):
+    """A model whose positions are built from the length in Python: dynamo freezes the sequence axis, the
+    TorchScript export bakes it in; auto says both, in one line, and writes nothing."""
+    ran = subprocess.run([sys.executable, "-m", "converter.cli", "convert-onnx", "--hub", str(HUB), "--entry",
+                          "frozen_positions", "--interface", "next-template", "--window", "6", "--output-dir", "out"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
+    lines = ran.stderr.strip().splitlines()
+    assert ran.returncode == 1 and len(lines) == 1, ran.stderr
+    reasons = lines[0].split("export failed (auto): ", 1)[1].split("; ")
+    exporters = [r.split(" ", 1)[0] for r in reasons if r.split(" ", 1)[0] in ("dynamo", "torchscript")]
+    assert exporters == ["dynamo", "torchscript"], lines[0]
+    assert "frozen_positions" in lines[0] and not any((tmp_path / "out").glob("*.onnx"))
+
+
 @pytest.fixture(scope="module")
 def gru_artifact(tmp_path_factory):
     """A GRU hub entry's legacy artifact, its seeded weights, and a matrix naming the entry."""

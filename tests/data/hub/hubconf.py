@@ -89,6 +89,25 @@ def conv_autoencoder(scales=3, channels=8):
     return ConvAutoencoder(scales, channels)
 
 
+class FrozenPositions(nn.Module):
+    """Positions built from the length in Python: TorchScript bakes the export length into a constant and
+    torch.export specialises the sequence axis, so no exporter keeps it dynamic."""
+
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, 8)
+        self.position = nn.Embedding(64, 8)
+        self.out = nn.Linear(8, vocab_size)
+
+    def forward(self, ids):
+        positions = torch.tensor(list(range(ids.size(1))))
+        return self.out((self.embed(ids) + self.position(positions)).mean(dim=1))
+
+
+def frozen_positions(vocab_size=20):
+    return FrozenPositions(vocab_size)
+
+
 # ----- wrong on purpose
 
 
