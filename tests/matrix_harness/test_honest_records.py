@@ -1,5 +1,6 @@
-"""Honest records: a parity suite that never ran is no evidence (exit 2), never a PASS or an xfail. Real runs:
-host-torch cells in child processes, the shipped parity suite."""
+"""Honest records: a parity suite that never ran, a cell that died after its last saved check. Each is no
+evidence (exit 2) or a crash, never a PASS or an xfail. Real runs: host-torch cells in child processes, the
+shipped parity suite."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.config.matrix import load_matrix
+from harness.config.policy import Policy
+from harness.ground.names import CHECK_NAMES as CHECKS
+from harness.ground.protocol import TEST_FAULT_ENV
 from harness.ground.records import CellResult
+from harness.report.gate import decide
 from harness.run import orchestrator
 
 from .conftest import write_matrix
@@ -62,3 +67,50 @@ def test_a_parity_suite_that_gave_no_evidence_is_missing_whatever_the_cell_expec
     assert "pytest" in parity.detail["command"] and parity.detail["output_tail"]  # how to repeat it, what it said
     assert code == 2
     assert f"ERROR host deeplog.parity: {parity.error}" in _messages(opts)
+
+
+# --- a death after the last saved check, or at interpreter exit -------------------------------------
+
+
+DEATHS = {  # cell -> (fault, the signal or exit code recorded)
+    "exits-after-result": ("exit@written", "exit code 1"),
+    "aborts-at-exit": ("abort@atexit", "SIGABRT"),
+    "dies-after-last-check": ("crash@finish", "SIGSEGV"),
+    "dies-early": ("crash@probe", "SIGSEGV"),
+}
+
+
+@pytest.fixture(scope="module")
+def late_deaths(tmp_path_factory, host_torch):
+    tmp = tmp_path_factory.mktemp("late-deaths")
+    body = "".join(f'\n[[cell]]\nid = "{cell}"\ntorch = "{host_torch}"\n' for cell in DEATHS)
+    faults = ",".join(f"{cell}:{fault}" for cell, (fault, _) in DEATHS.items())
+    return _run(tmp, body, ["exporter_signature"], {TEST_FAULT_ENV: faults})
+
+
+@pytest.mark.parametrize("cell", [c for c in DEATHS if c != "dies-early"])
+def test_a_death_after_the_last_saved_check_is_the_cells_crash_beside_its_checks(late_deaths, cell):
+    _, opts = late_deaths
+    result = CellResult.read(opts.cells_dir / f"{cell}.json")
+    assert (result.status, result.signal) == ("crash", DEATHS[cell][1])
+    assert sorted(c.check for c in result.checks) == sorted(CHECKS)  # every check kept, each once
+    assert {c.check: c.status for c in result.checks}["exporter_signature"] == "pass"
+    where = "after writing its whole result" if cell != "dies-after-last-check" else "during stage"
+    assert where in result.output_tail.splitlines()[0], result.output_tail
+
+
+def test_the_gate_never_passes_a_cell_that_died(late_deaths):
+    code, opts = late_deaths
+    assert code == 1  # crash is in fail_on
+    messages = _messages(opts)
+    assert "CRASH exits-after-result: the cell crashed (exit code 1), after its last check: the cell process " \
+           "exited with code 1 after writing its whole result" in messages
+    assert any(m.startswith("CRASH aborts-at-exit: the cell crashed (SIGABRT), after its last check") for m in messages)
+    # A policy that does not fail a crash still cannot pass one: what never ran, or a death, is no evidence.
+    doc = json.loads((opts.out_dir / "matrix.json").read_text())
+    lenient = decide(doc, Policy(fail_on=("fail",)))
+    assert lenient.exit_code == 2, lenient.messages
+    assert (f"ERROR dies-early: the cell crashed (SIGSEGV), {len(CHECKS)} checks never ran; [gate] fail_on does "
+            "not name crash: no evidence") in lenient.messages
+    assert ("ERROR aborts-at-exit: the cell crashed (SIGABRT), after its last check; [gate] fail_on does not name "
+            "crash: no evidence") in lenient.messages
