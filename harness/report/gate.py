@@ -9,9 +9,10 @@ Exit codes (harness.cli's policy):
   2  ERROR  no evidence: a matrix cell has no result, a result file is unreadable or duplicated, a cell's
             record says the harness stopped it, a cell recorded no check (or only skips), a check could not
             run (``missing``), a cell crashed or timed out and ``fail_on`` does not name it (what never ran
-            is no evidence whatever the policy), the report holds no cell, or the report or policy cannot be
-            read. A known failure outranks missing evidence (exit 1): more evidence cannot turn a failure into
-            a pass.
+            is no evidence whatever the policy), a kept file the runtime evidence rests on is missing or
+            unreadable (``evidence_problems``, each named), the report holds no cell, or the report or policy
+            cannot be read. A known failure outranks missing evidence (exit 1): more evidence cannot turn a
+            failure into a pass.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def decide(
         cell_failures, cell_alerts = _failures(cell, policy)
         failures += cell_failures
         alerts += cell_alerts
+    problems += [f"ERROR {problem}" for problem in report_doc.get("evidence_problems") or []]
     deploy_failures, deploy_problems = deploy_verdict(report_doc)
     failures += deploy_failures
     problems += deploy_problems

@@ -1,10 +1,11 @@
-"""Honest records: a parity suite that never ran, a cell that died after its last saved check. Each is no
-evidence (exit 2) or a crash, never a PASS or an xfail. Real runs: host-torch cells in child processes, the
-shipped parity suite."""
+"""Honest records: a parity suite that never ran, a cell that died after its last saved check, a kept file
+that is missing or corrupt. Each is no evidence (exit 2) or a crash, never a PASS, an xfail or an internal
+error. Real runs: host-torch cells in child processes, the shipped parity suite, a real runtime venv."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from harness.config.policy import Policy
 from harness.ground.names import CHECK_NAMES as CHECKS
 from harness.ground.protocol import TEST_FAULT_ENV
 from harness.ground.records import CellResult
+from harness.report.build import build_report
 from harness.report.gate import decide
 from harness.run import orchestrator
 
@@ -114,3 +116,66 @@ def test_the_gate_never_passes_a_cell_that_died(late_deaths):
             "not name crash: no evidence") in lenient.messages
     assert ("ERROR aborts-at-exit: the cell crashed (SIGABRT), after its last check; [gate] fail_on does not name "
             "crash: no evidence") in lenient.messages
+
+
+# --- kept files missing or corrupt --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory, host_torch) -> Path:
+    """One host cell that kept its legacy DeepLog (golden_parity) and one runtime that ran it: a PASS."""
+    tmp = tmp_path_factory.mktemp("kept")
+    code, _ = _run(tmp, f"""
+        [[cell]]
+        id = "host"
+        torch = "{host_torch}"
+
+        [[runtime]]
+        id = "ort-1.21.1"
+        onnxruntime = "1.21.1"
+        pins = {{ numpy = "1.26.4" }}
+        levels = ["all"]
+    """, ["golden_parity"])
+    assert code == 0
+    return tmp
+
+
+def _damaged(kept_run: Path, tmp_path: Path, damage) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(kept_run, copy)
+    damage(copy / "reports")
+    return copy
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize("damage, named, message", [
+    (lambda r: shutil.rmtree(r / "artifacts" / "host"), "artifacts/host/legacy/deeplog.onnx",
+     "is missing: cell host kept it (golden_parity), no runtime ran it"),
+    (lambda r: _truncate(r / "artifacts/host/legacy/deeplog.onnx"), "artifacts/host/legacy/deeplog.onnx",
+     "cannot be read as ONNX (DecodeError"),
+    (lambda r: _truncate(r / "artifacts/host/legacy/deeplog.golden.npz"), "artifacts/host/legacy/deeplog.golden.npz",
+     "cannot be read (BadZipFile"),
+], ids=["folder-removed", "onnx-truncated", "golden-cases-truncated"])
+def test_a_kept_artifact_missing_or_corrupt_is_no_evidence_naming_the_file(kept_run, tmp_path, damage, named, message):
+    copy = _damaged(kept_run, tmp_path, damage)
+    code, opts = _execute(copy, stage="runtimes")  # the runtime stage again, on what is left
+    assert code == 2
+    assert f"ERROR {opts.out_dir / named} {message}" in " ".join(_messages(opts)), _messages(opts)
+    assert (opts.out_dir / "index.html").is_file()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda r: (r / "runtimes" / "artifacts.json").unlink(),
+     "runtimes/artifacts.json is missing: the runtime results cannot be matched with the kept artifacts"),
+    (lambda r: _truncate(r / "runtimes" / "artifacts.json"), "runtimes/artifacts.json cannot be read ("),
+], ids=["removed", "truncated"])
+def test_the_artifacts_description_missing_or_corrupt_is_no_evidence_naming_it(kept_run, tmp_path, damage, message):
+    copy = _damaged(kept_run, tmp_path, damage)
+    built = build_report(copy / "reports" / "cells", copy / "matrix.toml", copy / "reports")
+    assert built.verdict.exit_code == 2
+    assert any(m.startswith(f"ERROR {copy / 'reports'}/{message}") for m in built.verdict.messages), \
+        built.verdict.messages
+    assert "ort-1.21.1" in built.index.read_text()  # the page was rendered, runtime grid and all
