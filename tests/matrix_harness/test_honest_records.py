@@ -110,6 +110,7 @@ def test_the_gate_never_passes_a_cell_that_died(late_deaths):
     assert any(m.startswith("CRASH aborts-at-exit: the cell crashed (SIGABRT), after its last check") for m in messages)
     # A policy that does not fail a crash still cannot pass one: what never ran, or a death, is no evidence.
     doc = json.loads((opts.out_dir / "matrix.json").read_text())
+    assert {cell["id"]: cell["worst"] for cell in doc["cells"]} == dict.fromkeys(DEATHS, "crash")  # the grid's chip
     lenient = decide(doc, Policy(fail_on=("fail",)))
     assert lenient.exit_code == 2, lenient.messages
     assert (f"ERROR dies-early: the cell crashed (SIGSEGV), {len(CHECKS)} checks never ran; [gate] fail_on does "
