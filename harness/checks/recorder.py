@@ -44,11 +44,12 @@ class Recorder:
             root_cause=outcome.root_cause, warnings=outcome.warnings, figures=outcome.figures, detail=outcome.detail,
             repro=outcome.repro, replay=outcome.replay, seconds=outcome.seconds))
 
-    def missing(self, model: str, check: str, why: str) -> CheckResult:
-        """No evidence: the check could not run for want of something it needs."""
+    def missing(self, model: str, check: str, why: str, detail: dict | None = None) -> CheckResult:
+        """No evidence: the check could not run for want of something it needs. The status stays ``missing``
+        whatever the cell expects: an expected failure accepts a failure seen, never one not measured."""
         expected, reason = self._expectation(model, check)
         return self._add(CheckResult(model=model, check=check, status="missing", expected=expected, reason=reason,
-                                     error=why))
+                                     error=why, detail=dict(detail or {})))
 
     def error(self, model: str, check: str, exc: BaseException, seconds: float | None = None) -> CheckResult:
         """The check itself broke: its exception, root cause and where it was raised."""
@@ -68,7 +69,7 @@ class Recorder:
         except NotReached as exc:
             self.record(ctx.model, spec.name, Outcome.skip(str(exc)))
         except NoEvidence as exc:
-            self.missing(ctx.model, spec.name, str(exc))
+            self.missing(ctx.model, spec.name, str(exc), exc.detail)
         except Exception as exc:  # noqa: BLE001 - the runner must never die on one check
             self.error(ctx.model, spec.name, exc, time.perf_counter() - started)
         else:

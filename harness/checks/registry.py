@@ -42,7 +42,13 @@ class NotReached(Exception):
 
 
 class NoEvidence(Exception):
-    """A check cannot run because something it needs is absent: recorded as ``missing``, never as a pass."""
+    """A check cannot run because something it needs is absent: recorded as ``missing``, never as a pass
+    (nor as an xfail: an expectation accepts a failure that was seen, not one that was never measured).
+    ``detail`` is kept on the record (the command that would have measured it, what it printed)."""
+
+    def __init__(self, message: str, detail: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.detail: dict[str, Any] = dict(detail or {})
 
 
 CheckFn = Callable[["ModelContext"], Outcome]

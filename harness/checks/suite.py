@@ -5,8 +5,10 @@ The suite exports its random-weight shapes, per model, with the strategies that 
 artifacts here (it reads them from the ``--artifacts`` layout), so parity judges numbers only: an export
 failure belongs to the export checks. A hub entry goes through the same tests by its interface: its golden
 weights against each of its artifacts, and re-seeded inits of the entry exported by the suite (hubs.json
-tells the suite where each is). A failed self-check of the suite (which breaks artifacts on
-purpose and must see the failure) means the checker cannot be trusted, so it fails every model.
+tells the suite where each is). A suite that did not run (a pytest usage or internal error, an empty
+collection, no figures document), a self-check of the suite (which breaks artifacts on purpose and must see
+the failure) that failed or never ran, or a model none of whose tests ran, is no evidence (``missing``) with
+pytest's own reason: not a failure, so no expectation of matrix.toml can turn it into an xfail.
 
 The suite runs inside the cell's own process (``pytest.main``), where torch, ONNX Runtime and the
 dynamo exporter are already loaded and warm from the export stage: a fresh interpreter paid that again
@@ -20,12 +22,14 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from converter.errors import describe
 from harness.checks.registry import NoEvidence, Outcome, check
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ class SuiteRun:
     figures_path: Path
     document: dict[str, Any] | None  # the figures JSON, when the suite wrote it
     seconds: float
+    not_run: str | None = None  # why the suite gave no figures: pytest's own reason
 
 
 def artifact_set(ctx: CellContext) -> Path:
@@ -92,7 +97,11 @@ def run_pytest(args: list[str], plugins: tuple[object, ...] = (), **environment:
 
     printed = io.StringIO()
     with _environment(**environment), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        code = pytest.main(args, plugins=list(plugins))
+        try:
+            code = pytest.main(args, plugins=list(plugins))
+        except Exception as exc:  # noqa: BLE001 - raised out of pytest itself (-W error at startup): an internal error
+            print(f"INTERNALERROR> {describe(exc)}")
+            code = pytest.ExitCode.INTERNAL_ERROR
     return int(code), printed.getvalue()
 
 
@@ -124,38 +133,55 @@ def run_suite(ctx: CellContext) -> SuiteRun:
                         "--parity-tolerance",
                         f"atol={tol.atol},rtol={tol.rtol},max_outlier_fraction={tol.max_outlier_fraction}"])
     return SuiteRun(command, returncode, summary, "\n".join(lines[-15:]), figures_path, document,
-                    round(time.perf_counter() - started, 3))
+                    round(time.perf_counter() - started, 3), None if document else why_not_run(returncode, lines))
+
+
+def why_not_run(returncode: int, lines: list[str]) -> str:
+    """pytest's reason for a run that produced no figures: its error line (a usage error's "error: ..."
+    line, a collection's "ERROR ...", the last INTERNALERROR line), or that it collected nothing."""
+    usage = [ln.strip() for ln in lines if re.match(r"\S+: error: ", ln)]  # argparse's line names the bad option
+    internal = [ln.strip() for ln in lines if ln.startswith("INTERNALERROR>")]
+    errors = [ln.strip() for ln in lines if ln.startswith("ERROR")]
+    reason = (usage or internal[-1:] or errors or [""])[0]
+    if returncode == 5:  # pytest.ExitCode.NO_TESTS_COLLECTED
+        reason = f"no tests ran ({lines[-1].strip() if lines else 'nothing collected'})"
+    return f"pytest exit {returncode}: {reason or (lines[-1].strip() if lines else 'no output')}"
 
 
 def judge_model(doc: dict[str, Any], model: str) -> Outcome:
-    """One model's parity from the suite's figures document (harness.parity.figures)."""
+    """One model's parity from the suite's figures document (harness.parity.figures). A checker whose
+    self-checks did not all pass, or a model none of whose tests ran, is no evidence (NoEvidence)."""
     from harness.parity.figures import SELF_CHECKS
 
     tests = doc.get("tests", [])
     broken_checker = [t for t in tests if t["check"] in SELF_CHECKS and t.get("outcome") != "passed"]
+    never_ran = sorted(SELF_CHECKS - {t["check"] for t in tests})
     mine = [t for t in tests if t["model"] == model and t["check"] not in SELF_CHECKS]
     failed = [t for t in mine if t.get("outcome") == "failed"]
     ran = [t for t in mine if t.get("outcome") in ("passed", "failed")]
     totals = doc.get("by_model", {}).get(model, {})
     figures: dict[str, Any] = {k: totals[k] for k in FIGURE_KEYS if k in totals}
     figures["tests"] = len(mine)
-    error = None
-    if broken_checker:
-        first = broken_checker[0]
-        error = (f"the parity checker's self-check {first['test']} did not pass ({first.get('outcome')}): "
-                 f"{first.get('first_failure')}")
-    elif failed:
-        first = failed[0]
-        what = "setting up (exporting) its subject failed" if first["check"] == "setup" else "failed"
-        error = f"{len(failed)} parity test(s) failed, first {first['test']} ({what}): {first.get('first_failure')}"
-    elif not ran:
-        error = f"no parity test ran for {model}"
-    repro = next((t.get("repro") for t in failed + broken_checker if t.get("repro")), None)
     detail = {"tests": [{"test": t["test"], "check": t["check"], "exporter": t.get("exporter"),
                          "outcome": t.get("outcome"), "examples": t.get("examples"),
                          "max_abs_error": t.get("max_abs_error")} for t in mine]}
-    outcome = Outcome(not failed and not broken_checker and bool(ran), error=error, figures=figures, detail=detail,
-                      repro=repro)
+    # The checker cannot be trusted to see a failure: its figures, passing or failing, are no evidence.
+    if broken_checker:
+        first = broken_checker[0]
+        raise NoEvidence(f"the parity checker's self-check {first['test']} did not pass ({first.get('outcome')}): "
+                         f"{first.get('first_failure')}", detail={**detail, "repro": first.get("repro")})
+    if never_ran:
+        raise NoEvidence(f"the parity checker's self-check(s) {', '.join(never_ran)} never ran: its figures are not "
+                         "evidence", detail=detail)
+    if not ran:
+        raise NoEvidence(f"no parity test ran for {model} ({len(mine)} collected)", detail=detail)
+    error = None
+    if failed:
+        first = failed[0]
+        what = "setting up (exporting) its subject failed" if first["check"] == "setup" else "failed"
+        error = f"{len(failed)} parity test(s) failed, first {first['test']} ({what}): {first.get('first_failure')}"
+    repro = next((t.get("repro") for t in failed if t.get("repro")), None)
+    outcome = Outcome(not failed, error=error, figures=figures, detail=detail, repro=repro)
     if repro:
         from harness.parity.bundles import bundle_replay_command
 
@@ -170,10 +196,14 @@ def parity(ctx: ModelContext) -> Outcome:
     ctx.exported()
     run: SuiteRun = ctx.cell.once("parity", "parity", lambda: run_suite(ctx.cell))
     context = {"command": run.command, "summary": run.summary, "figures_json": str(run.figures_path)}
-    if run.document is None:
-        return Outcome(False, error=f"the parity suite did not run (exit {run.returncode}): {run.summary}",
-                       detail={**context, "output_tail": run.output_tail}, seconds=run.seconds)
-    outcome = judge_model(run.document, ctx.model)
+    if run.document is None:  # nothing was measured: no evidence, which no expectation can accept
+        raise NoEvidence(f"the parity suite did not run ({run.not_run})",
+                         detail={**context, "output_tail": run.output_tail})
+    try:
+        outcome = judge_model(run.document, ctx.model)
+    except NoEvidence as exc:
+        exc.detail = {**context, "output_tail": run.output_tail, **exc.detail}
+        raise
     outcome.detail = {**context, **outcome.detail}
     outcome.seconds = run.seconds
     if outcome.repro:  # the suite's bundle of the failing example holds the weights it was checked against

@@ -23,7 +23,7 @@ from harness.report import gate, render
 from harness.report import schema as report_schema
 from harness.report.answers import answer_matrix
 from harness.report.model import build_document, read_cell_file
-from harness.report.runtimes import runtime_documents
+from harness.report.runtimes import kept_evidence, runtime_documents
 
 OUTPUTS = ("matrix.json", "index.html", "junit.xml", "summary.md")
 
@@ -65,7 +65,8 @@ def build_report(
     golden = Golden.load(golden_manifest.parent).manifest if golden_manifest.is_file() else None
     doc = build_document(Path(cells_dir), matrix, policy, baseline=baseline, baseline_path=baseline_path,
                          golden=golden)
-    doc["runtimes"], doc["artifacts"] = runtime_documents(out_dir, matrix)
+    doc["runtimes"], doc["artifacts"], described = runtime_documents(out_dir, matrix)
+    doc["evidence_problems"] = kept_evidence(out_dir, doc["cells"], doc["runtimes"], doc["artifacts"], described)
     doc["answers"] = answer_matrix(doc)
     index = out_dir / "index.html"
     verdict = gate.decide(doc, policy, expected_cells=[c.id for c in matrix.cells] if matrix else None,

@@ -3,12 +3,16 @@
 Exit codes (harness.cli's policy):
   0  PASS   every slot passed, was an accepted failure (xfail), was skipped, or is an xpass under the
             default policy (reported as an alert), and there is evidence for every cell;
-  1  FAIL   some slot has a status in the policy's ``fail_on`` (default fail, error, crash, timeout), or
+  1  FAIL   some slot has a status in the policy's ``fail_on`` (default fail, error, crash, timeout), a cell
+            whose process crashed or timed out (even after its last check) when ``fail_on`` names that, or
             an xpass under ``--strict`` / ``[gate] xpass = "fail"``;
   2  ERROR  no evidence: a matrix cell has no result, a result file is unreadable or duplicated, a cell's
             record says the harness stopped it, a cell recorded no check (or only skips), a check could not
-            run (``missing``), the report holds no cell, or the report or policy cannot be read. A known
-            failure outranks missing evidence (exit 1): more evidence cannot turn a failure into a pass.
+            run (``missing``), a cell crashed or timed out and ``fail_on`` does not name it (what never ran
+            is no evidence whatever the policy), a kept file the runtime evidence rests on is missing or
+            unreadable (``evidence_problems``, each named), the report holds no cell, or the report or policy
+            cannot be read. A known failure outranks missing evidence (exit 1): more evidence cannot turn a
+            failure into a pass.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from harness.report import schema as report_schema
 from harness.report.model import MISSING, NO_EVIDENCE_STATES
 from harness.report.runtimes import deploy_line, deploy_verdict
 
+DEATHS = ("crash", "timeout")  # a cell's process died or hung: its state, and its unreached slots
 WORDS = {EXIT_PASS: "PASS", EXIT_FAIL: "FAIL", EXIT_NO_EVIDENCE: "ERROR"}
 
 
@@ -63,22 +68,33 @@ def _where(cell: dict[str, Any], check: dict[str, Any]) -> str:
     return f"{cell['id']} {check['model']}.{check['check']}"
 
 
-def _evidence_problems(cell: dict[str, Any]) -> list[str]:
+def _evidence_problems(cell: dict[str, Any], policy: Policy) -> list[str]:
     """Why a cell gives no (or not enough) evidence; empty when its evidence is whole."""
     if cell["state"] in NO_EVIDENCE_STATES:
         return [f"ERROR {cell['id']}: {cell.get('problem') or 'the harness recorded an error for this cell'}"]
-    if cell["state"] != "complete":
-        return []  # crash / timeout: failures of their own (see _failures)
+    problems = []
+    if cell["state"] in DEATHS and cell["state"] not in policy.fail_on:
+        # A policy may decline to fail a death, never to pass it: what never ran is no evidence.
+        problems.append(f"ERROR {cell['id']}: {_death(cell)}; [gate] fail_on does not name {cell['state']}: "
+                        "no evidence")
     recorded = [c for c in cell["checks"] if c.get("recorded", True)]
-    if not recorded:
+    if cell["state"] == "complete" and not recorded:
         return [f"ERROR {cell['id']}: the cell finished without recording any check: no evidence"]
-    if all(c["status"] == "skip" for c in recorded):
+    if cell["state"] == "complete" and all(c["status"] == "skip" for c in recorded):
         return [f"ERROR {cell['id']}: every check of the cell was skipped: no evidence"]
     missing = [c for c in cell["checks"] if c["status"] == MISSING]
     if missing:
-        return [f"ERROR {_where(cell, missing[0])}: {missing[0].get('error') or 'no evidence'}"
-                + (f" (and {len(missing) - 1} more checks without evidence)" if len(missing) > 1 else "")]
-    return []
+        problems.append(f"ERROR {_where(cell, missing[0])}: {missing[0].get('error') or 'no evidence'}"
+                        + (f" (and {len(missing) - 1} more checks without evidence)" if len(missing) > 1 else ""))
+    return problems
+
+
+def _death(cell: dict[str, Any]) -> str:
+    """How a crashed or timed-out cell ended, and how many of its checks never ran."""
+    unreached = sum(1 for c in cell["checks"] if not c.get("recorded", True))
+    how = "crashed" if cell["state"] == "crash" else "timed out"
+    after = f"{unreached} checks never ran" if unreached else "after its last check"
+    return f"the cell {how} ({cell.get('signal') or 'unknown signal'}), {after}"
 
 
 def _failures(cell: dict[str, Any], policy: Policy) -> tuple[list[str], list[str]]:
@@ -89,6 +105,10 @@ def _failures(cell: dict[str, Any], policy: Policy) -> tuple[list[str], list[str
     if unreached and cell["state"] not in NO_EVIDENCE_STATES and unreached[0]["status"] in policy.fail_on:
         failures.append(f"{cell['state'].upper()} {cell['id']}: {len(unreached)} checks never ran: "
                         f"{unreached[0].get('error')}")
+    elif not unreached and cell["state"] in DEATHS and cell["state"] in policy.fail_on:
+        # Every check was saved and the process died after them (at exit): the death still fails the cell.
+        failures.append(f"{cell['state'].upper()} {cell['id']}: {_death(cell)}: "
+                        f"{(cell.get('output_tail') or 'no output recorded').splitlines()[0]}")
     for check in cell["checks"]:
         if check["status"] == "xpass":
             message = drift.xpass_message(cell, check)
@@ -120,10 +140,11 @@ def decide(
     problems += [f"ERROR {cell_id}: no result in the report (the matrix lists this cell)"
                  for cell_id in expected_cells or () if cell_id not in reported]
     for cell in report_doc["cells"]:
-        problems += _evidence_problems(cell)
+        problems += _evidence_problems(cell, policy)
         cell_failures, cell_alerts = _failures(cell, policy)
         failures += cell_failures
         alerts += cell_alerts
+    problems += [f"ERROR {problem}" for problem in report_doc.get("evidence_problems") or []]
     deploy_failures, deploy_problems = deploy_verdict(report_doc)
     failures += deploy_failures
     problems += deploy_problems

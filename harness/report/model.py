@@ -171,7 +171,8 @@ def cell_document(cell: LoadedCell, models, checks, matrix: Matrix | None) -> di
         "finished": result.finished if result else None,
         "signal": result.signal if result else None,
         "output_tail": result.output_tail if result else None,
-        "worst": worst(c["status"] for c in entries),
+        # A process that died after its last check is still the cell's worst, though no slot holds it.
+        "worst": worst([*(c["status"] for c in entries), cell.state if cell.state in ("crash", "timeout") else None]),
         "checks": entries,
     }
 

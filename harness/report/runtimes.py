@@ -19,14 +19,15 @@ from harness.ground.records import RuntimeResult
 from harness.report import order
 
 GATED_STRATEGY = "auto"  # what a user gets from convert-onnx by default
+ARTIFACTS_FILE = "artifacts.json"  # the runtime stage's description of the kept artifacts
 
 
-def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(runtimes, artifacts): one entry per matrix runtime (``missing`` when it left no result file) and the
-    kept artifacts as the runtime stage described them."""
+def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                                        str | None]:
+    """(runtimes, artifacts, problem): one entry per matrix runtime (``missing`` when it left no result file), the
+    kept artifacts as the runtime stage described them, and why that description cannot be read, if it cannot."""
     folder = Path(out_dir) / "runtimes"
-    artifacts_path = folder / "artifacts.json"
-    artifacts = json.loads(artifacts_path.read_text(encoding="utf-8")) if artifacts_path.is_file() else []
+    artifacts, problem = _described(folder / ARTIFACTS_FILE)
     runtimes = []
     for runtime in matrix.runtimes if matrix else ():
         path = folder / f"{runtime.id}.json"
@@ -48,7 +49,47 @@ def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[s
                          "environment": result.environment, "stages": result.stages,
                          "output_tail": result.output_tail})
     runtimes.sort(key=order.runtime_key)  # version order for every view, whatever order matrix.toml lists them in
-    return runtimes, artifacts
+    return runtimes, artifacts, problem
+
+
+def _described(path: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """runtimes/artifacts.json, or why it cannot be read (absent, truncated, not a list of described artifacts)."""
+    if not path.is_file():
+        return [], f"{path} is missing: the runtime results cannot be matched with the kept artifacts"
+    try:
+        described = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(described, list) or not all(isinstance(a, dict) and "key" in a for a in described):
+            raise ValueError("not a list of described artifacts")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [], f"{path} cannot be read ({exc})"
+    return described, None
+
+
+def kept_evidence(out_dir: Path, cells: list[dict[str, Any]], runtimes: list[dict[str, Any]],
+                  artifacts: list[dict[str, Any]], problem: str | None) -> list[str]:
+    """The kept files the runtime evidence rests on that are missing or unreadable, each named: no evidence.
+    Asked once a runtime left a result (before the runtime stage there is nothing to match): the description
+    of the kept artifacts must be readable, every artifact in it readable, and every artifact a cell kept (its
+    golden_parity record names the strategies) described."""
+    if all(r["state"] == "missing" for r in runtimes):
+        return []
+    if problem:
+        return [problem]
+    problems = [a["unreadable"] for a in artifacts if a.get("unreadable")]
+    described = {a["key"] for a in artifacts}
+    for cell in cells:
+        for check in cell["checks"]:
+            if check["check"] != "golden_parity" or not check.get("recorded", True):
+                continue
+            for strategy in (check.get("detail") or {}).get("artifacts") or {}:
+                if f"{cell['id']}/{strategy}/{check['model']}" in described:
+                    continue
+                onnx = Path(out_dir) / "artifacts" / cell["id"] / strategy / f"{check['model']}.onnx"
+                cases = onnx.with_name(f"{check['model']}.golden.npz")
+                lost = onnx if not onnx.is_file() else cases if not cases.is_file() else None
+                why = f"{lost} is missing" if lost else f"{onnx} was not in the runtime stage's {ARTIFACTS_FILE}"
+                problems.append(f"{why}: cell {cell['id']} kept it (golden_parity), no runtime ran it")
+    return problems
 
 
 def deploy_verdict(doc: dict[str, Any]) -> tuple[list[str], list[str]]:

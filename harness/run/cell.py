@@ -22,7 +22,7 @@ from converter.errors import AlogError
 from harness.config.matrix import Cell, Matrix, load_matrix
 from harness.ground.names import CHECK_NAMES
 from harness.ground.paths import state_for
-from harness.ground.protocol import PARENT_ENV, STAGE_PREFIX, inject_test_fault, now, partial_path
+from harness.ground.protocol import PARENT_ENV, STAGE_PREFIX, arm_exit_fault, inject_test_fault, now, partial_path
 from harness.ground.records import CellResult
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -106,10 +106,12 @@ def run_cell(cell: Cell, matrix: Matrix, out: Path, work: Path, golden: Path | N
             for check in CHECK_NAMES:
                 if (model, check) not in done:
                     recorder.error(model, check, exc)
+    inject_test_fault(cell.id, "finish")
     result.status = "complete"
     result.finished = now()
     result.write(out)
     partial_path(out).unlink(missing_ok=True)
+    inject_test_fault(cell.id, "written")
     return result
 
 
@@ -130,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     die_with_parent()
     stop_group_on_term()
+    arm_exit_fault(args.cell)
     matrix = load_matrix(args.matrix)
     cell = matrix.cell(args.cell)
     state = state_for(matrix.path)

@@ -39,9 +39,14 @@ def completed(child_out: Path, venv_seconds: float, outcome: ChildOutcome) -> Ce
 
 def died(cell_id: str, timeout_s: int, child_out: Path, log_path: Path, outcome: ChildOutcome,
          venv_seconds: float) -> CellResult:
-    """A cell that crashed, hung or failed: the checks it finished (from its progress), and how it died."""
-    result = _read(partial_path(child_out)) or CellResult(cell_id=cell_id, status="error", started=now())
-    stage = f" during stage {outcome.last_stage}" if outcome.last_stage else ""
+    """A cell that crashed, hung or failed: the checks it finished (its whole result when it wrote one before
+    dying, else its progress), and how it died."""
+    written = _read(child_out)
+    whole = written is not None and written.status == "complete"
+    result = (written if whole else None) or _read(partial_path(child_out)) \
+        or CellResult(cell_id=cell_id, status="error", started=now())
+    stage = " after writing its whole result" if whole else \
+        f" during stage {outcome.last_stage}" if outcome.last_stage else ""
     if outcome.timed_out:
         result.status, result.signal = "timeout", "timeout"
         head = f"killed after {timeout_s} s (timeout_s){stage}"
@@ -50,6 +55,9 @@ def died(cell_id: str, timeout_s: int, child_out: Path, log_path: Path, outcome:
         result.status, result.signal = "crash", name
         hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
         head = f"the cell process died of {name}{stage}{hint}"
+    elif whole:  # its checks are all saved, but the process ended badly (an atexit handler, os._exit): a crash
+        result.status, result.signal = "crash", f"exit code {outcome.returncode}"
+        head = f"the cell process exited with code {outcome.returncode}{stage}"
     else:
         result.status = "error"
         head = f"the cell runner exited with code {outcome.returncode}{stage}"

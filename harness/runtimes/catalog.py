@@ -58,19 +58,30 @@ def graph_digest(proto) -> str:
 
 
 def describe(artifact: KeptArtifact) -> dict[str, Any]:
-    """IR version, opsets, producer and the advisory onnx_checker verdict (full check, strict shape inference)."""
+    """IR version, opsets, producer and the advisory onnx_checker verdict (full check, strict shape inference);
+    a file onnx cannot parse is described as ``unreadable``, naming it (the report turns that into no evidence)."""
     import onnx
     from onnx import checker, shape_inference
 
     from converter.errors import describe as say
 
-    proto = onnx.load(str(artifact.onnx))
-    info: dict[str, Any] = {
-        "key": artifact.key, "cell": artifact.cell, "strategy": artifact.strategy, "model": artifact.model,
-        "sha256": artifact.sha256(), "graph_sha256": graph_digest(proto), "ir_version": proto.ir_version,
+    info: dict[str, Any] = {"key": artifact.key, "cell": artifact.cell, "strategy": artifact.strategy,
+                            "model": artifact.model, "sha256": artifact.sha256()}
+    cases = [path for path in (artifact.golden, artifact.torch_outputs) if path.is_file()]
+    broken = next(filter(None, map(unreadable_arrays, cases)), None)
+    if broken:
+        info["unreadable"] = broken
+    try:
+        proto = onnx.load(str(artifact.onnx))
+    except Exception as exc:  # noqa: BLE001 - a corrupt or truncated file: named in its record, the stage goes on
+        why = f"{artifact.onnx} cannot be read as ONNX ({say(exc)})"
+        return {**info, "graph_sha256": None, "ir_version": None, "opsets": {}, "producer": None, "unreadable": why,
+                "onnx_checker": {"status": "fail", "error": why, "onnx": onnx.__version__}}
+    info.update({
+        "graph_sha256": graph_digest(proto), "ir_version": proto.ir_version,
         "opsets": {o.domain or "ai.onnx": o.version for o in proto.opset_import},
         "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
-    }
+    })
     try:
         checker.check_model(proto, full_check=True)
         shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
@@ -78,3 +89,18 @@ def describe(artifact: KeptArtifact) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - advisory: what onnx says is recorded, whatever it raises
         info["onnx_checker"] = {"status": "fail", "error": say(exc), "onnx": onnx.__version__}
     return info
+
+
+def unreadable_arrays(path: Path) -> str | None:
+    """Why a kept .npz (the golden cases, the cell's PyTorch outputs) cannot be read whole, or None."""
+    import numpy as np
+
+    from converter.errors import describe as say
+
+    try:
+        with np.load(path) as data:
+            for name in data.files:
+                data[name]
+    except Exception as exc:  # noqa: BLE001 - truncated, not a zip, a bad member: named, whatever numpy raises
+        return f"{path} cannot be read ({say(exc)})"
+    return None

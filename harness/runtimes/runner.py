@@ -21,8 +21,9 @@ from typing import Any
 
 from converter import atomic, metafile
 from converter.compare import Tolerance, compare
-from converter.errors import AlogError
+from converter.errors import AlogError, describe
 from harness.config.matrix import Runtime
+from harness.ground.names import ENGINES
 from harness.ground.protocol import partial_path
 from harness.ground.records import RuntimeOutcome, RuntimeResult
 from harness.runtimes.catalog import KeptArtifact, discover
@@ -264,8 +265,18 @@ def run(runtime: Runtime, artifacts_dir: Path, out: Path, tolerance: Tolerance, 
             continue
         atomic.write_json(partial_path(out), {**result.to_dict(), "current": artifact.key})
         inject_test_fault(runtime.id, artifact.key)
-        cases, golden = _load(artifact.golden, "in_"), _load(artifact.golden, "out_")
-        torch_out = _load(artifact.torch_outputs, "out_") if artifact.torch_outputs.is_file() else {}
+        kept = artifact.golden
+        try:
+            cases, golden = _load(kept, "in_"), _load(kept, "out_")
+            kept = artifact.torch_outputs
+            torch_out = _load(kept, "out_") if kept.is_file() else {}
+        except Exception as exc:  # noqa: BLE001 - a corrupt kept file: its artifact says so, the others still run
+            why = f"{kept} cannot be read ({describe(exc)})"
+            engines = ENGINES if binary is not None and ort_lib is not None else ("python",)  # as execute runs them
+            broken = Ran(artifact.key, "", {(level, engine): ("error", why, {}, 0.0)
+                                            for level in runtime.levels for engine in engines})
+            result.outcomes += judged(artifact, broken, runtime, tolerance, {}, {})
+            continue
         sha256 = artifact.sha256()
         digest = graphs.get(artifact.key) or sha256
         ran = by_graph.get(digest)

@@ -221,23 +221,32 @@ def test_the_suite_runs_in_this_process_and_hands_back_its_exit_code_and_output(
 # --- the defects, each on real artifacts -----------------------------------------------------------
 
 
-def test_a_failed_parity_self_check_fails_every_model():
-    """The suite's self-checks record model "deeplog"; a broken checker must still fail MSCRED's row too."""
+def test_a_failed_parity_self_check_is_no_evidence_for_every_model():
+    """The suite's self-checks record model "deeplog"; a broken checker must leave MSCRED's row without
+    evidence too, and so must a self-check that never ran: neither is a failure an expectation could accept."""
+    from harness.checks.registry import NoEvidence
+    from harness.parity.figures import SELF_CHECKS
+
     recorder = FiguresRecorder()
-    for test, model, check, outcome in (("t::test_deeplog_parity_trained", "deeplog", "numeric", "passed"),
-                                        ("t::test_mscred_parity_trained", "mscred", "numeric", "passed"),
-                                        ("t::test_parity_check_fails_on_perturbed_artifact", "deeplog",
-                                         "broken_artifact", "failed")):
+    rows = [("t::test_deeplog_parity_trained", "deeplog", "numeric", "passed"),
+            ("t::test_mscred_parity_trained", "mscred", "numeric", "passed"),
+            ("t::test_parity_check_fails_on_perturbed_artifact", "deeplog", "broken_artifact", "failed")]
+    rows += [(f"t::test_{name}", "deeplog", name, "passed") for name in sorted(SELF_CHECKS - {"broken_artifact"})]
+    for test, model, check, outcome in rows:
         figures = recorder.entry(test, model, check)
         figures.examples, figures.outcome = 5, outcome
     recorder.entries["t::test_parity_check_fails_on_perturbed_artifact"].first_failure = "DID NOT RAISE ParityFailure"
     doc = recorder.document()
     for model in MODELS:
-        outcome = parity.judge_model(doc, model)
-        assert outcome.passed is False, model
-        assert "self-check t::test_parity_check_fails_on_perturbed_artifact did not pass" in outcome.error
-    doc["tests"][-1]["outcome"] = "passed"
+        with pytest.raises(NoEvidence, match="self-check t::test_parity_check_fails_on_perturbed_artifact did not "
+                                             "pass \\(failed\\): DID NOT RAISE ParityFailure"):
+            parity.judge_model(doc, model)
+    doc["tests"][2]["outcome"] = "passed"
     assert all(parity.judge_model(doc, m).passed for m in MODELS)
+    doc["tests"] = [t for t in doc["tests"] if t["check"] != "near_zero"]
+    for model in MODELS:
+        with pytest.raises(NoEvidence, match="self-check\\(s\\) near_zero never ran"):
+            parity.judge_model(doc, model)
 
 
 def test_parity_runs_per_model_on_the_strategies_that_made_its_artifacts(walked, tmp_path):

@@ -82,7 +82,11 @@ def build(root: Path) -> tuple[Path, Path, Path]:
         overrides = {(model, "dynamo_export"): dict(status="xfail", expected="fail", error=NO_DYNAMO[cell_id],
                                                     reason="a known dynamo failure", root_cause=None)
                      for model in MODELS if cell_id in NO_DYNAMO}
-        make_cell(cell_id, overrides).write(cells_dir / f"{cell_id}.json")
+        cell = make_cell(cell_id, overrides)
+        for check in cell.checks:  # golden_parity names the strategies that left an artifact, as a real cell's does
+            if check.check == "golden_parity" and cell_id not in DYNAMO_CELLS:
+                check.detail["artifacts"].pop("dynamo", None)
+        cell.write(cells_dir / f"{cell_id}.json")
     keys = artifact_keys()
     atomic.write_json(out_dir / "runtimes" / "artifacts.json", [
         {"key": k, "cell": k.split("/")[0], "strategy": k.split("/")[1], "model": k.split("/")[2], "sha256": "0" * 64,
