@@ -17,10 +17,8 @@ from typing import Any
 from converter.atomic import sha256_file
 from converter.errors import AlogError, describe
 from harness.config.models import ModelEntry
+from harness.golden.cases import detector_windows, id_window_cases, matrix_cases
 from harness.golden.source import ModelSource, log_format_of
-
-BATCHES = (1, 7, 64)
-LOG_WINDOWS = 256
 
 
 def folder_digest(folder: Path) -> str:
@@ -39,59 +37,31 @@ def fingerprint_part(entry: ModelEntry) -> dict[str, Any]:
 
 
 def _next_template_cases(entry: ModelEntry, vocab_size: int, source: ModelSource, rng) -> tuple[dict, dict]:
-    import numpy as np
-
     assert entry.window is not None
-    window = entry.window
-    cases = {f"random-b{b}-l{n}": rng.integers(0, vocab_size, (b, n), dtype=np.int64)
-             for b in BATCHES for n in sorted({1, window, 2 * window, 4 * window + 3})}
-    cases[f"edges-b7-l{window}"] = np.resize(np.array([0, vocab_size - 1], dtype=np.int64), (7, window))
+    cases = id_window_cases(rng, vocab_size, entry.window)
     facts: dict[str, Any] = {}
     if entry.vocab is not None and source.hub_log is not None:
-        windows = _log_windows(entry, vocab_size, source.hub_log, log_format_of(source.hub_log, source.format))
+        fmt = log_format_of(source.hub_log, source.format)
+        windows = _log_windows(entry, vocab_size, source.hub_log, fmt)
         cases[f"log-windows-b{len(windows)}"] = windows
-        facts = {"log": str(source.hub_log), "log_format": log_format_of(source.hub_log, source.format)}
+        facts = {"log": str(source.hub_log), "log_format": fmt}
     return cases, facts
 
 
 def _log_windows(entry: ModelEntry, vocab_size: int, log: Path, fmt: str):
     """The windows the detector builds from ``log`` with the entry's vocab, as it would run them."""
-    import numpy as np
-
     from converter import logformats
     from converter import vocab as vocab_mod
-    from converter.detection import detect_lines, read_log
 
     assert entry.vocab is not None and entry.window is not None
     training_vocab = vocab_mod.load_training_vocab(entry.vocab)
     vocab_mod.check_vocab_size(training_vocab, vocab_size, f"[model.{entry.name}] vocab {entry.vocab}",
                                f"the model scores {vocab_size} templates (its output width)")
-    windows: list[np.ndarray] = []
-
-    def record(x: np.ndarray) -> np.ndarray:
-        windows.append(np.array(x))
-        return np.zeros((len(x), vocab_size), dtype=np.float32)
-
-    engine_vocab = {int(k): v for k, v in vocab_mod.to_engine_format(training_vocab).items()}
-    detect_lines(read_log(log), engine_vocab, logformats.HEADER_FIELDS[fmt], entry.window, 0, record)
-    if not windows:
+    windows = detector_windows(log, training_vocab, logformats.HEADER_FIELDS[fmt], entry.window)
+    if len(windows) == 0:
         raise AlogError(f"no window of {log} matches [model.{entry.name}] vocab {entry.vocab}: is it the log the "
                         "vocab was built from?")
-    return np.concatenate(windows)[:LOG_WINDOWS].astype(np.int64)
-
-
-def _signature_cases(entry: ModelEntry, rng) -> dict[str, Any]:
-    import numpy as np
-
-    assert entry.shape is not None
-    step, scales, sensors = entry.shape
-    shape = (step, scales, sensors, sensors)
-    cases = {f"random-b{b}": rng.random((b, *shape), dtype=np.float32) for b in BATCHES}
-    cases["zeros-b7"] = np.zeros((7, *shape), np.float32)
-    cases["constant-b7"] = np.full((7, *shape), 0.5, np.float32)
-    sparse = rng.random((7, *shape), dtype=np.float32)
-    cases["sparse-b7"] = np.where(rng.random(sparse.shape) < 0.1, sparse, np.float32(0)).astype(np.float32)
-    return cases
+    return windows
 
 
 def hub_golden(entry: ModelEntry, source: ModelSource, out: Path, seed: int, rng
@@ -114,7 +84,8 @@ def hub_golden(entry: ModelEntry, source: ModelSource, out: Path, seed: int, rng
             assert loaded.vocab_size is not None
             cases, facts = _next_template_cases(entry, loaded.vocab_size, source, rng)
         else:
-            cases, facts = _signature_cases(entry, rng), {}
+            assert entry.shape is not None
+            cases, facts = matrix_cases(rng, *entry.shape), {}
     except AlogError as exc:
         return {**record, "error": str(exc)}, None
     except Exception as exc:  # noqa: BLE001 - the team's code: whatever it raises is recorded, the run goes on

@@ -13,10 +13,9 @@ from typing import Any
 
 from converter.errors import AlogError
 from harness.config.matrix import Matrix
+from harness.golden.cases import detector_windows, id_window_cases, matrix_cases
 from harness.golden.source import CheckedModels, ModelSource
 
-BATCHES = (1, 7, 64)
-LOG_WINDOWS = 256  # DeepLog windows from the log, at most
 LOG_MATRICES = 64  # MSCRED windows of the log's signature matrices, at most
 DEFAULT_SCALES = (10, 30, 60)  # what build-mscred uses when a checkpoint records no scale windows
 
@@ -46,47 +45,25 @@ def train_reference(matrix: Matrix, folder: Path, source: ModelSource) -> ModelS
 
 
 def _deeplog_cases(checked: CheckedModels, rng) -> dict[str, Any]:
-    import numpy as np
-
-    from converter import vocab as vocab_mod
-    from converter.detection import detect_lines, read_log
-
-    assert checked.deeplog is not None
+    assert checked.deeplog is not None and checked.source.log is not None
     config = checked.deeplog.config
-    length, size = config.seq_len, config.vocab_size
-    cases = {f"random-b{b}-l{n}": rng.integers(0, size, (b, n), dtype=np.int64)
-             for b in BATCHES for n in sorted({1, length, 2 * length, 4 * length + 3})}
-    cases[f"edges-b7-l{length}"] = np.resize(np.array([0, size - 1], dtype=np.int64), (7, length))
-    windows: list[np.ndarray] = []
-
-    def record(x: np.ndarray) -> np.ndarray:  # the detector's own windows, as it would run them
-        windows.append(np.array(x))
-        return np.zeros((len(x), size), dtype=np.float32)
-
-    engine_vocab = {int(k): v for k, v in vocab_mod.to_engine_format(checked.training_vocab).items()}
-    detect_lines(read_log(checked.source.log), engine_vocab, checked.deeplog_payload["extra"]["header_fields"],
-                 length, 0, record)
-    found = np.concatenate(windows)[:LOG_WINDOWS] if windows else np.zeros((0, length), np.int64)
+    cases = id_window_cases(rng, config.vocab_size, config.seq_len)
+    found = detector_windows(checked.source.log, checked.training_vocab,
+                             checked.deeplog_payload["extra"]["header_fields"], config.seq_len)
     if len(found) == 0:
         raise AlogError(f"no window of {checked.source.log} matches the vocab {checked.source.vocab}: is it the "
                         "log the model was trained on?")
-    cases[f"log-windows-b{len(found)}"] = found.astype(np.int64)
+    cases[f"log-windows-b{len(found)}"] = found
     return cases
 
 
 def _mscred_cases(checked: CheckedModels, rng, work: Path) -> dict[str, Any]:
-    import numpy as np
 
     from converter import parsing, signatures
 
     assert checked.mscred is not None
     config = checked.mscred.config
-    shape = (config.step, config.scales, config.sensors, config.sensors)
-    cases = {f"random-b{b}": rng.random((b, *shape), dtype=np.float32) for b in BATCHES}
-    cases["zeros-b7"] = np.zeros((7, *shape), np.float32)
-    cases["constant-b7"] = np.full((7, *shape), 0.5, np.float32)
-    sparse = rng.random((7, *shape), dtype=np.float32)
-    cases["sparse-b7"] = np.where(rng.random(sparse.shape) < 0.1, sparse, np.float32(0)).astype(np.float32)
+    cases = matrix_cases(rng, config.step, config.scales, config.sensors)
     scales = checked.mscred_payload["extra"].get("scale_windows") or DEFAULT_SCALES[:config.scales]
     parsed = checked.source.parsed or work / "golden-parsed.parquet"
     if checked.source.parsed is None:
