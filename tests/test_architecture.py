@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("harness.config",),
     ("harness.procs", "harness.envs"),
     ("harness.golden", "harness.parity", "harness.localize"),
+    ("harness.evidence",),
     ("harness.runtimes",),
     ("harness.checks",),
     ("harness.report",),

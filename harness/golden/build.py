@@ -56,8 +56,10 @@ def _outputs(model, cases: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(threads)
 
 
-def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels | None = None) -> Golden:
-    """Write ``out`` (manifest + one npz per model) for ``source``; ``checked`` when check() already ran."""
+def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels | None = None,
+          wanted: str | None = None) -> Golden:
+    """Write ``out`` (manifest + one npz per model) for ``source``; ``checked`` when check() already ran,
+    ``wanted`` the fingerprint of the source the run was given (a reference's, before training)."""
     import numpy as np
 
     from converter import versions
@@ -65,7 +67,7 @@ def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels
     checked = checked or check(source)
     rng = np.random.default_rng(seed_of(matrix))
     manifest: dict[str, Any] = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": fingerprint(source, matrix),
+        "format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": wanted or fingerprint(source, matrix),
         "created": now(), "seed": seed_of(matrix),
         "environment": versions.environment(),
         "source": {"origin": source.origin, "log": str(source.log), "format": checked.log_format,
@@ -87,6 +89,8 @@ def build(matrix: Matrix, source: ModelSource, out: Path, checked: CheckedModels
                               cases=[{"name": k, "shape": list(v.shape), "dtype": str(v.dtype)}
                                      for k, v in cases.items()])
             manifest["models"][name] = record
+    # Each data file's digest, in the manifest written after them: a file changed since is no evidence.
+    manifest["files"] = {r["data"]: sha256_file(out / r["data"]) for r in manifest["models"].values() if "data" in r}
     atomic.write_json(out / MANIFEST, manifest)
     return Golden(out, manifest)
 
@@ -103,12 +107,13 @@ def prepare(matrix: Matrix, source: ModelSource, out: Path, reuse: bool,
             checked: CheckedModels | None = None) -> Golden:
     """The run's golden data: the existing folder when ``reuse`` and its fingerprint still matches (the
     cells kept from an earlier run were checked against it), else made anew."""
+    wanted = fingerprint(source, matrix)  # of the source as given: a reference's, not the files trained from it
     if reuse and (out / MANIFEST).is_file():
         existing = Golden.load(out)
-        if existing.manifest.get("fingerprint") == fingerprint(source, matrix) and all(
+        if existing.manifest.get("fingerprint") == wanted and all(
                 existing.checkpoint(m).is_file() for m in existing.models
-                if "error" not in existing.model(m)):
+                if "error" not in existing.model(m)) and not existing.changed_files():
             return existing
     if source.reference:
         source, checked = train_reference(matrix, out / "reference", source), None
-    return build(matrix, source, out, checked)
+    return build(matrix, source, out, checked, wanted)

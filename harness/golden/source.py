@@ -94,8 +94,6 @@ class CheckedModels:
 
 def check(source: ModelSource) -> CheckedModels:
     """Every check of a team's files, before any cell starts (nothing is written)."""
-    from converter import checkpoint, convert
-
     def existing(path: Path | None, what: str) -> Path:
         if path is None:
             raise AlogError(f"{source.origin}: {what} is not named")
@@ -113,6 +111,8 @@ def check(source: ModelSource) -> CheckedModels:
                 raise AlogError(f"{where} {what} {path}: " + ("not a file" if path.exists() else "no such file"))
     if source.deeplog is None and source.mscred is None:
         return CheckedModels(source, log_format_of(source.log, source.format) if source.log else "raw")
+    from converter import checkpoint, convert  # torch: only when there are checkpoints to load
+
     log = existing(source.log, "log (the log the golden inputs are taken from)")
     fmt = log_format_of(log, source.format)
     checked = CheckedModels(source, fmt)

@@ -34,6 +34,18 @@ class Golden:
             raise AlogError(f"{path} is not a golden manifest")
         return cls(Path(folder), manifest)
 
+    def changed_files(self) -> list[str]:
+        """The data files missing or no longer what the manifest recorded (each named; every one for a manifest
+        that records none)."""
+        from converter.atomic import sha256_file
+
+        files = self.manifest.get("files")
+        if not isinstance(files, dict):
+            return [f"{self.folder / MANIFEST} records no file digests"]
+        return [f"{self.folder / name} {'is missing' if not (self.folder / name).is_file() else 'changed'}"
+                for name, digest in files.items()
+                if not (self.folder / name).is_file() or sha256_file(self.folder / name) != digest]
+
     @property
     def models(self) -> tuple[str, ...]:
         return tuple(self.manifest["models"])

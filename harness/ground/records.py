@@ -94,6 +94,10 @@ class CellResult(_JsonRecord):
     finished: str | None = None
     signal: str | None = None  # crash: the signal name; timeout: "timeout"
     output_tail: str | None = None  # last lines of the cell's output when it died
+    packages: dict[str, str] = field(default_factory=dict)  # the venv's installed distributions, as the cell saw them
+    kept: dict[str, str] = field(default_factory=dict)  # every kept file (under artifacts/<cell>) -> its sha256
+    evidence: dict[str, Any] = field(default_factory=dict)  # the evidence key: what these checks are evidence about
+    decision: dict[str, Any] = field(default_factory=dict)  # what the last run did: ran it, or reused it and why
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -150,6 +154,8 @@ class RuntimeResult(_JsonRecord):
     started: str | None = None
     finished: str | None = None
     output_tail: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)  # artifact key -> the evidence key of its outcomes
+    decision: dict[str, Any] = field(default_factory=dict)  # what the last run did per artifact: reused or rerun
     schema_version: int = SCHEMA_VERSION
 
     @classmethod

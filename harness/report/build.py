@@ -22,6 +22,7 @@ from harness.procs import locks
 from harness.report import gate, render
 from harness.report import schema as report_schema
 from harness.report.answers import answer_matrix
+from harness.report.evidence import evidence_problems
 from harness.report.model import build_document, read_cell_file
 from harness.report.runtimes import kept_evidence, runtime_documents
 
@@ -66,7 +67,8 @@ def build_report(
     doc = build_document(Path(cells_dir), matrix, policy, baseline=baseline, baseline_path=baseline_path,
                          golden=golden)
     doc["runtimes"], doc["artifacts"], described = runtime_documents(out_dir, matrix)
-    doc["evidence_problems"] = kept_evidence(out_dir, doc["cells"], doc["runtimes"], doc["artifacts"], described)
+    doc["evidence_problems"] = (kept_evidence(out_dir, doc["cells"], doc["runtimes"], doc["artifacts"], described)
+                                + evidence_problems(out_dir, matrix, doc["cells"], doc["runtimes"]))
     doc["answers"] = answer_matrix(doc)
     index = out_dir / "index.html"
     verdict = gate.decide(doc, policy, expected_cells=[c.id for c in matrix.cells] if matrix else None,

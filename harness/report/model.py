@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from harness.config.matrix import Matrix
 from harness.config.models import REFERENCE_MODELS
 from harness.config.policy import Policy
 from harness.ground.names import CELL_STATUSES, CHECK_NAMES, STATUSES, count_statuses
-from harness.ground.records import CellResult, CheckResult
+from harness.ground.records import CellResult, CheckResult, judge
 from harness.report import drift, order
 
 REPORT_SCHEMA_VERSION = 1
@@ -112,12 +112,47 @@ def load_cells(cells_dir: Path, matrix: Matrix | None) -> list[LoadedCell]:
             why = f"no result file for cell {cell_id} in {cells_dir}"
             found[cell_id] = LoadedCell(cell_id, None, None, MISSING, why)
     extras = sorted(k for k in found if k not in order)
+    if matrix is not None:  # evidence about cells matrix.toml no longer has is not judged: said once, in "ignored"
+        return [found[k] for k in order]
     return [found[k] for k in order + extras]
+
+
+def ignored_cells(cells_dir: Path, matrix: Matrix | None) -> list[str]:
+    """The result files of cells matrix.toml does not list, each said once."""
+    if matrix is None or not Path(cells_dir).is_dir():
+        return []
+    listed = {c.id for c in matrix.cells}
+    return [f"cell {cell.cell_id} ({path.name}): not in matrix.toml, ignored"
+            for path in sorted(Path(cells_dir).glob("*.json"))
+            if (cell := read_cell_file(path)).cell_id not in listed and cell.state != "unreadable"]
+
+
+def ignored_models(loaded: list[LoadedCell], models: tuple[str, ...]) -> list[str]:
+    """The models some cell recorded checks of that the report does not judge (matrix.toml no longer has them)."""
+    by_model: dict[str, list[str]] = {}
+    for cell in loaded:
+        for model in sorted({c.model for c in cell.result.checks} if cell.result else ()):
+            if model not in models:
+                by_model.setdefault(model, []).append(cell.cell_id)
+    return [f"model {m} (recorded by {', '.join(cells)}): not in matrix.toml, ignored"
+            for m, cells in sorted(by_model.items())]
+
+
+def rejudge(check: CheckResult, expectation) -> CheckResult:
+    """A recorded check judged against today's expectation: what it measured (passed or not) stays, what was
+    expected of it and therefore its status comes from matrix.toml as it is now."""
+    passed = True if check.status in ("pass", "xpass") else False if check.status in ("fail", "xfail") else None
+    expected = expectation.outcome if expectation else "pass"
+    reason = expectation.reason if expectation else (check.reason if check.status == "skip" else None)
+    status = judge(passed, expected) if passed is not None else check.status
+    return replace(check, status=status, expected=expected, reason=reason)
 
 
 def _slots(cell: LoadedCell, models: tuple[str, ...], checks: tuple[str, ...], matrix_cell) -> list[dict[str, Any]]:
     """The recorded checks, plus one synthesized slot per (model, check) the cell never recorded."""
-    recorded = cell.result.checks if cell.result else []
+    recorded = [c for c in (cell.result.checks if cell.result else []) if c.model in models]
+    if matrix_cell is not None:
+        recorded = [rejudge(c, matrix_cell.expected(c.model, c.check)) for c in recorded]
     entries = [{**c.to_dict(), "recorded": True} for c in recorded]
     seen = {(c.model, c.check) for c in recorded}
     status = _STATE_TO_SLOT_STATUS.get(cell.state, MISSING)
@@ -173,8 +208,19 @@ def cell_document(cell: LoadedCell, models, checks, matrix: Matrix | None) -> di
         "output_tail": result.output_tail if result else None,
         # A process that died after its last check is still the cell's worst, though no slot holds it.
         "worst": worst([*(c["status"] for c in entries), cell.state if cell.state in ("crash", "timeout") else None]),
+        "evidence": evidence_summary(result),
         "checks": entries,
     }
+
+
+def evidence_summary(result: CellResult | None) -> dict[str, Any] | None:
+    """The record's evidence key and what the last run did with it (ran it, or reused it from when)."""
+    if result is None:
+        return None
+    decision = result.decision or {}
+    return {"digest": (result.evidence or {}).get("digest"), "parts": (result.evidence or {}).get("parts") or {},
+            "reused": bool(decision.get("reused")), "reason": decision.get("reason"), "run": result.started,
+            "kept": dict(result.kept)}
 
 
 def _index(seq: tuple[str, ...], name: str) -> int:
@@ -215,7 +261,7 @@ def build_document(
     recorded_checks = {c.check for cell in loaded if cell.result for c in cell.result.checks}
     not_given = (golden or {}).get("not_given", {})  # models the run was not given: not judged, said once
     named = tuple(m for m in (matrix.models if matrix else REFERENCE_MODELS) if m not in not_given)
-    models = _ordered(set(named) | recorded_models, named)
+    models = named if matrix is not None else _ordered(set(named) | recorded_models, named)
     checks = _ordered(set(CHECK_NAMES) | recorded_checks, CHECK_NAMES)
     # Version order, not matrix.toml's: every view (grids, drift, junit, summary) reads the cells in this order.
     cells = sorted((cell_document(c, models, checks, matrix) for c in loaded), key=order.cell_key)
@@ -232,6 +278,7 @@ def build_document(
         "cells": cells,
         "golden": golden_summary(golden),
     }
+    doc["ignored"] = ignored_cells(Path(cells_dir), matrix) + ignored_models(loaded, models)
     doc["drift_alerts"] = drift.xpass_alerts(doc)
     doc["baseline"] = drift.diff_against_baseline(baseline, doc, baseline_path) if baseline is not None else None
     return doc

@@ -10,16 +10,20 @@ and strategy is evidence only.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.config.matrix import Matrix
+from harness.config.matrix import Matrix, Runtime
 from harness.ground.names import ENGINES
-from harness.ground.records import RuntimeResult
+from harness.ground.records import RuntimeOutcome, RuntimeResult
 from harness.report import order
 
 GATED_STRATEGY = "auto"  # what a user gets from convert-onnx by default
 ARTIFACTS_FILE = "artifacts.json"  # the runtime stage's description of the kept artifacts
+# The parts of an outcome's evidence key a report checks against what is in front of it (the rest needs the
+# runtime's venv): the artifact and its cases, the tolerance it was judged with, the runtime's table.
+CHECKED_PARTS = ("artifact", "tolerance", "runtime")
 
 
 def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
@@ -43,13 +47,30 @@ def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[s
             runtimes.append({**entry, "state": "unreadable", "problem": f"{path} is not a runtime result: {exc}",
                              "outcomes": [], "environment": {}, "stages": {}, "output_tail": None})
             continue
-        data = result.to_dict()
-        data["outcomes"] = [{**o.to_dict(), "accepted": o.accepted} for o in result.outcomes]
-        runtimes.append({**entry, "state": result.status, "problem": None, "outcomes": data["outcomes"],
+        outcomes = [rejudge(o, runtime) for o in result.outcomes if judged(o.artifact, matrix)]  # type: ignore[arg-type]
+        runtimes.append({**entry, "state": result.status, "problem": None,
+                         "outcomes": [{**o.to_dict(), "accepted": o.accepted} for o in outcomes],
                          "environment": result.environment, "stages": result.stages,
-                         "output_tail": result.output_tail})
+                         "output_tail": result.output_tail, "evidence": result.decision or None,
+                         "keys": {artifact: {part: (key.get("parts") or {}).get(part) for part in CHECKED_PARTS}
+                                  for artifact, key in (result.evidence or {}).items()
+                                  if judged(artifact, matrix)}})  # type: ignore[arg-type]
     runtimes.sort(key=order.runtime_key)  # version order for every view, whatever order matrix.toml lists them in
     return runtimes, artifacts, problem
+
+
+def judged(artifact: str, matrix: Matrix) -> bool:
+    """An artifact of a cell and a model matrix.toml has: the others' outcomes are not judged."""
+    cell, _, model = artifact.split("/")
+    return any(c.id == cell for c in matrix.cells) and model in matrix.models
+
+
+def rejudge(outcome: RuntimeOutcome, runtime: Runtime) -> RuntimeOutcome:
+    """An outcome judged against today's [[runtime.expect]]: what it measured stays, what is accepted is now's."""
+    cell, strategy, model = outcome.artifact.split("/")
+    expectation = runtime.expected(cell, strategy, model, outcome.level, outcome.engine)
+    return replace(outcome, expected=expectation.outcome if expectation else "pass",
+                   reason=expectation.reason if expectation else None)
 
 
 def _described(path: Path) -> tuple[list[dict[str, Any]], str | None]:

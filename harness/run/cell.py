@@ -20,6 +20,7 @@ from pathlib import Path
 from converter import atomic
 from converter.errors import AlogError
 from harness.config.matrix import Cell, Matrix, load_matrix
+from harness.evidence.keys import files_digests, own_packages
 from harness.ground.names import CHECK_NAMES
 from harness.ground.paths import state_for
 from harness.ground.protocol import PARENT_ENV, STAGE_PREFIX, arm_exit_fault, inject_test_fault, now, partial_path
@@ -106,6 +107,8 @@ def run_cell(cell: Cell, matrix: Matrix, out: Path, work: Path, golden: Path | N
             for check in CHECK_NAMES:
                 if (model, check) not in done:
                     recorder.error(model, check, exc)
+    result.packages = own_packages()  # the venv's own view of itself: part of this result's evidence key
+    result.kept = files_digests(keep) if keep is not None else {}  # what the runtime stage and report verify
     inject_test_fault(cell.id, "finish")
     result.status = "complete"
     result.finished = now()

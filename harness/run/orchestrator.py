@@ -31,6 +31,10 @@ from harness.config.matrix import Cell, Matrix, load_matrix
 from harness.envs import disk
 from harness.envs import venvs as envs
 from harness.envs.bytecode import bytecode_env
+from harness.evidence.keys import EvidenceKey, own_packages, packages_in
+from harness.evidence.parts import cell_key
+from harness.evidence.reuse import FRESH, Decision, cell_decision
+from harness.golden.source import ModelSource
 from harness.ground.paths import CHECKOUT_STATE, state_for
 from harness.ground.protocol import RunInterrupted
 from harness.ground.records import CellResult
@@ -108,22 +112,51 @@ def clear_results(opts: RunOptions, cell: Cell) -> None:
     shutil.rmtree(opts.keep_dir(cell), ignore_errors=True)
 
 
-def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: CellProgress) -> CellResult:
+@dataclass(frozen=True)
+class KeyInputs:
+    """What every cell's evidence key is computed from besides the cell: the models and the running code."""
+
+    source: ModelSource
+    code: str  # the digest of the installed alog-detect (the wheel every venv installs)
+
+
+def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: CellProgress, inputs: KeyInputs) -> CellResult:
     out = result_path(opts.cells_dir, cell)
     progress.stage("venv")
     cell_runner.inject_test_fault(cell.id, "venv")
     started = time.monotonic()
     if opts.host:
-        python, venv_seconds = Path(sys.executable), 0.0
+        python, venv_seconds, packages = Path(sys.executable), 0.0, own_packages()
     else:
         try:
             cell_env = envs.ensure_env(cell, opts.env_root, log=lambda line: progress.stage(f"venv: {line[:90]}"))
         except AlogError as exc:
+            clear_results(opts, cell)
             result = cell_record.env_failed(cell.id, str(exc), time.monotonic() - started)
             result.write(out)
             return result
-        python, venv_seconds = cell_env.python, cell_env.seconds
+        python, venv_seconds, packages = cell_env.python, cell_env.seconds, packages_in(cell_env.site_packages())
         progress.stage(f"venv {'reused' if cell_env.reused else 'built'} in {venv_seconds:.1f} s")
+    key = cell_key(matrix, cell, inputs.source, opts.golden_dir, inputs.code, packages)
+    decision = cell_decision(out, key, opts.keep_dir(cell)) if opts.resume else Decision(False, FRESH)
+    if decision.reused and decision.record is not None:
+        decision.record.decision = decision.to_dict()
+        decision.record.write(out)
+        return decision.record
+    progress.stage(decision.reason)
+    clear_results(opts, cell)
+    recorded = _run_child(cell, matrix, opts, progress, python, venv_seconds)
+    # The key as measured: the packages the cell saw in its own venv, the rest as computed before it ran.
+    recorded.evidence = EvidenceKey({**key.parts, "packages": recorded.packages or packages}).to_dict()
+    recorded.decision = decision.to_dict()
+    recorded.write(out)
+    return recorded
+
+
+def _run_child(cell: Cell, matrix: Matrix, opts: RunOptions, progress: CellProgress, python: Path,
+               venv_seconds: float) -> CellResult:
+    """The cell's checks in a child process of ``python``; what it recorded, or how it died."""
+    out = result_path(opts.cells_dir, cell)
     work = opts.work_root / cell.id
     holder = locks.held_by_other(work, cell_runner.RUNNER_LOCK)
     if holder:
@@ -143,9 +176,7 @@ def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: CellProgress
         stop.cell = cell.id
         raise
     finished = cell_record.completed(child_out, venv_seconds, outcome)
-    recorded = finished or cell_record.died(cell.id, cell.timeout_s, child_out, log_path, outcome, venv_seconds)
-    recorded.write(out)
-    return recorded
+    return finished or cell_record.died(cell.id, cell.timeout_s, child_out, log_path, outcome, venv_seconds)
 
 
 def child_environment(python: Path, opts: RunOptions) -> dict[str, str]:
@@ -161,6 +192,8 @@ def child_environment(python: Path, opts: RunOptions) -> dict[str, str]:
 
 def summary_line(result: CellResult) -> str:
     parts = result.counts_line()
+    if result.decision.get("reused"):
+        return f"{result.decision['reason']} ({parts})"
     total = result.stages.get("venv", 0.0) + result.stages.get("cell_process", 0.0)
     if result.status == "complete":
         return f"complete ({parts}) in {total:.0f} s"
@@ -193,13 +226,14 @@ def run_matrix(matrix: Matrix, cells: tuple[Cell, ...], opts: RunOptions) -> int
     another run, and SIGTERM / SIGINT stop the cell in progress, recorded as interrupted."""
     from harness.golden import source as golden_source
 
-    to_run = () if opts.stage in ("golden", "runtimes") else tuple(
-        c for c in cells if not (opts.resume and is_finished(result_path(opts.cells_dir, c))))
+    to_run = () if opts.stage in ("golden", "runtimes") else cells
+    # The cells likely to run, for the checks made before anything is written (each cell's key decides later).
+    likely = tuple(c for c in to_run if not (opts.resume and is_finished(result_path(opts.cells_dir, c))))
     models = golden_source.resolve(matrix, opts.model_dir)
     checked = golden_source.check(models)  # a team's files and hub folders: before anything
     if not opts.host:
-        envs.require_installable(to_run, opts.env_root)
-        disk.require_space(to_run, matrix, opts.env_root)
+        envs.require_installable(likely, opts.env_root)
+        disk.require_space(likely, matrix, opts.env_root)
     if opts.stage in ("all", "runtimes"):
         envs.require_installable(matrix.runtimes, opts.runtime_env_root)
     with contextlib.ExitStack() as held, interruptible():
@@ -217,13 +251,11 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
     from harness.golden import build as golden_build
 
     opts.cells_dir.mkdir(parents=True, exist_ok=True)
-    for cell in to_run:
-        clear_results(opts, cell)
     progress = Progress(len(cells))
     started = time.monotonic()
     runtimes = matrix.runtimes if opts.stage in ("all", "runtimes") else ()
     try:
-        if to_run or opts.stage == "golden":
+        if opts.stage != "runtimes":
             progress.message(f"golden data: {models.origin}")
             golden = golden_build.prepare(matrix, models, opts.golden_dir, reuse=opts.resume, checked=checked)
             progress.message(f"golden data in {golden.folder} ({', '.join(golden.models)}, "
@@ -240,12 +272,11 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
             build_engine_once(opts, progress)
         if opts.stage != "runtimes":
             views = {cell.id: progress.cell(index, cell.id) for index, cell in enumerate(cells, start=1)}
-            for cell in cells:
-                if cell not in to_run:
-                    views[cell.id].done("kept (finished earlier; --resume)")
-            run_cells(to_run, matrix, opts, views)
-            print(f"alog-matrix: {len(to_run)} cell(s) run in {time.monotonic() - started:.0f} s; results in "
-                  f"{opts.cells_dir}", file=sys.stderr)
+            inputs = KeyInputs(models, envs.project_wheel(opts.env_root, write=False).digest)
+            results = run_cells(to_run, matrix, opts, views, inputs)
+            reused = sum(1 for r in results if r.decision.get("reused"))
+            print(f"alog-matrix: {len(results) - reused} cell(s) run, {reused} reused, in "
+                  f"{time.monotonic() - started:.0f} s; results in {opts.cells_dir}", file=sys.stderr)
     finally:
         progress.close()
     if runtimes:
@@ -254,23 +285,26 @@ def _run_locked(matrix: Matrix, cells: tuple[Cell, ...], to_run: tuple[Cell, ...
         started = time.monotonic()
         run_stage(matrix, opts.out_dir, opts.runtime_env_root, lambda python: child_environment(python, opts),
                   Path(opts.child_env[ENGINE_ENV]) if ENGINE_ENV in opts.child_env else None,
-                  opts.resume and not to_run, lambda line: print(line, file=sys.stderr, flush=True), opts.jobs)
+                  opts.resume, lambda line: print(line, file=sys.stderr, flush=True), opts.jobs)
         print(f"alog-matrix: runtime stage in {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not opts.report:
         return 0
     return report_and_gate(matrix, opts)
 
 
-def run_cells(cells: tuple[Cell, ...], matrix: Matrix, opts: RunOptions, views: dict[str, CellProgress]) -> None:
-    """Each cell through ``run_one``, ``opts.jobs`` at once. Interrupted, the running cells stop their children
-    and record themselves as interrupted, the queued ones never start; a cell's error is raised once the
-    others have finished."""
+def run_cells(cells: tuple[Cell, ...], matrix: Matrix, opts: RunOptions, views: dict[str, CellProgress],
+              inputs: KeyInputs) -> list[CellResult]:
+    """Each cell through ``run_one``, ``opts.jobs`` at once; their records, in ``cells`` order. Interrupted, the
+    running cells stop their children and record themselves as interrupted, the queued ones never start; a
+    cell's error is raised once the others have finished."""
     if opts.jobs <= 1 or len(cells) <= 1:
+        results = []
         for cell in cells:
-            views[cell.id].done(summary_line(run_one(cell, matrix, opts, views[cell.id])))
-        return
+            results.append(run_one(cell, matrix, opts, views[cell.id], inputs))
+            views[cell.id].done(summary_line(results[-1]))
+        return results
     with ThreadPoolExecutor(max_workers=opts.jobs, thread_name_prefix="cell") as pool:
-        futures = {pool.submit(run_one, cell, matrix, opts, views[cell.id]): cell for cell in cells}
+        futures = {pool.submit(run_one, cell, matrix, opts, views[cell.id], inputs): cell for cell in cells}
         try:
             _follow_cells(futures, views)
         except RunInterrupted as stop:
@@ -283,6 +317,7 @@ def run_cells(cells: tuple[Cell, ...], matrix: Matrix, opts: RunOptions, views: 
                     stopped.append(cell.id)
             stop.cell = ", ".join(stopped) or None
             raise
+        return [future.result() for future in futures]
 
 
 def _follow_cells(futures: dict[Future, Cell], views: dict[str, CellProgress]) -> None:

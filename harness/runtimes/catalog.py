@@ -45,6 +45,18 @@ def discover(root: Path) -> list[KeptArtifact]:
     return found
 
 
+def judged_artifacts(matrix, root: Path) -> list[KeptArtifact]:
+    """The kept artifacts of the matrix's cells and models: a removed cell's or model's files are not judged."""
+    cells = {c.id for c in matrix.cells}
+    return [a for a in discover(root) if a.cell in cells and a.model in matrix.models]
+
+
+def foreign_artifacts(matrix, root: Path) -> list[str]:
+    """The keys of kept artifacts of cells or models matrix.toml no longer has."""
+    judged = {a.key for a in judged_artifacts(matrix, root)}
+    return [a.key for a in discover(root) if a.key not in judged]
+
+
 def graph_digest(proto) -> str:
     """The file's digest but for its producer name and version: what tells exports apart whose graphs ONNX Runtime
     runs alike (TorchScript exports of one checkpoint by several torch releases often differ only there)."""

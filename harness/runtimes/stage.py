@@ -6,6 +6,8 @@ whose result is complete is kept."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,9 @@ from converter import atomic
 from converter.errors import AlogError, describe
 from harness.config.matrix import Matrix, Runtime
 from harness.envs import venvs as envs
+from harness.evidence.keys import file_digest, packages_in
+from harness.evidence.parts import artifact_key, runtime_base
+from harness.evidence.reuse import runtime_plan
 from harness.ground.names import ENGINES, count_statuses
 from harness.ground.protocol import RunInterrupted, now, partial_path
 from harness.ground.records import RuntimeOutcome, RuntimeResult
@@ -26,9 +31,20 @@ ARTIFACTS_FILE = "artifacts.json"
 MAX_RESTARTS = 20  # a runner that crashes on more artifacts than this is stopped: the runtime is broken
 
 
-def describe_artifacts(artifacts_dir: Path, runtimes_dir: Path) -> list[dict]:
-    """Every kept artifact's IR version, opsets, producer and onnx_checker verdict (runtimes/artifacts.json)."""
-    described = [catalog.describe(a) for a in catalog.discover(artifacts_dir)]
+def describe_artifacts(matrix: Matrix, artifacts_dir: Path, runtimes_dir: Path) -> list[dict]:
+    """Every judged artifact's IR version, opsets, producer and onnx_checker verdict (runtimes/artifacts.json);
+    a description whose file has not changed since (its sha256) is kept as it was."""
+    earlier = {}
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        earlier = {a["key"]: a for a in json.loads((runtimes_dir / ARTIFACTS_FILE).read_text(encoding="utf-8"))
+                   if not a.get("unreadable")}
+    described = []
+    for artifact in catalog.judged_artifacts(matrix, artifacts_dir):
+        before = earlier.get(artifact.key)
+        same = before is not None and before.get("sha256") == artifact.sha256() and before.get("cases") == [
+            file_digest(artifact.golden), file_digest(artifact.torch_outputs)]
+        described.append(before if same and before is not None else {**catalog.describe(artifact), "cases": [
+            file_digest(artifact.golden), file_digest(artifact.torch_outputs)]})
     atomic.write_json(runtimes_dir / ARTIFACTS_FILE, described)
     return described
 
@@ -47,11 +63,13 @@ def _crashed(runtime: Runtime, key: str, how: str) -> list[RuntimeOutcome]:
 
 
 def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, str], artifacts_dir: Path,
-                out: Path, log_path: Path, engine: Path | None, on_stage: Callable[[str], None]) -> RuntimeResult:
-    """One runtime's runner, restarted after each artifact it crashes on, until it finishes."""
+                out: Path, log_path: Path, engine: Path | None, on_stage: Callable[[str], None],
+                reused: list[str] | None = None) -> RuntimeResult:
+    """One runtime's runner on every artifact but ``reused``, restarted after each artifact it crashes on,
+    until it finishes."""
     partial_path(out).unlink(missing_ok=True)
     out.unlink(missing_ok=True)
-    skip: list[str] = []
+    skip: list[str] = list(reused or ())
     crashes: list[RuntimeOutcome] = []
     started = time.monotonic()
     while True:
@@ -68,7 +86,8 @@ def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, s
         saved, current = read_partial(out) if partial_path(out).is_file() else (None, None)
         how = ("timeout" if outcome.timed_out else f"exit code {outcome.returncode}" if (outcome.returncode or 0) > 0
                else f"signal {-(outcome.returncode or 0)}")
-        if current is None or outcome.timed_out or len(skip) >= MAX_RESTARTS or (outcome.returncode or 0) > 0:
+        restarts = len(skip) - len(reused or ())
+        if current is None or outcome.timed_out or restarts >= MAX_RESTARTS or (outcome.returncode or 0) > 0:
             result = saved or RuntimeResult(runtime.id, "error", started=now())
             result.status = "timeout" if outcome.timed_out else "crash" if (outcome.returncode or 0) < 0 else "error"
             result.output_tail = f"the runtime's runner stopped ({how})\n{output_tail(log_path)}"
@@ -91,7 +110,7 @@ def run_stage(matrix: Matrix, out_dir: Path, env_root: Path, child_env: Callable
     ``out_dir/runtimes``, the results come back in matrix order."""
     runtimes_dir = out_dir / "runtimes"
     runtimes_dir.mkdir(parents=True, exist_ok=True)
-    described = describe_artifacts(out_dir / "artifacts", runtimes_dir)
+    described = describe_artifacts(matrix, out_dir / "artifacts", runtimes_dir)
     message(f"runtimes: {len(described)} kept artifacts x {len(matrix.runtimes)} runtimes")
     total = len(matrix.runtimes)
 
@@ -116,9 +135,6 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
              child_env: Callable[[Path], dict[str, str]], engine: Path | None, resume: bool,
              message: Callable[[str], None]) -> RuntimeResult:
     out = out_dir / "runtimes" / f"{runtime.id}.json"
-    if resume and out.is_file() and RuntimeResult.read(out).status == "complete":
-        message(f"{name}: kept (finished earlier; --resume)")
-        return RuntimeResult.read(out)
     started = time.monotonic()
     try:
         venv = envs.ensure_env(runtime, env_root, log=lambda line: message(f"{name}: {line[:90]}"))
@@ -127,14 +143,29 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
                                output_tail=f"building the runtime's venv failed: {exc}")
         result.write(out)
         return result
+    base = runtime_base(runtime, packages_in(venv.site_packages()), engine,
+                        envs.project_wheel(env_root, write=False).digest, matrix.tolerance)
+    keys = {a.key: artifact_key(base, a.onnx) for a in catalog.judged_artifacts(matrix, out_dir / "artifacts")}
+    plan = runtime_plan(out, keys, resume)
+    if not plan.rerun:
+        assert plan.kept is not None
+        plan.kept.decision = plan.decision()
+        plan.kept.write(out)
+        message(f"{name}: {plan.summary()}")
+        return plan.kept
+    skip = [*plan.reused, *catalog.foreign_artifacts(matrix, out_dir / "artifacts")]
     result = run_runtime(runtime, matrix, venv.python, child_env(venv.python), out_dir / "artifacts", out,
-                         out.with_suffix(".log"), engine, lambda stage: None)
+                         out.with_suffix(".log"), engine, lambda stage: None, skip)
     result.stages["venv"] = round(venv.seconds, 3)
     localize_failures(result, matrix, out_dir, env_root, engine, venv.path)
+    if plan.kept is not None:  # the outcomes of the artifacts whose keys did not move, as they were measured
+        result.outcomes += [o for o in plan.kept.outcomes if o.artifact in plan.reused]
+    result.evidence = {key: value.to_dict() for key, value in keys.items()}
+    result.decision = plan.decision()
     result.write(out)
     statuses = count_statuses(o.status for o in result.outcomes)
     message(f"{name}: {result.status} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}) "
-            f"in {time.monotonic() - started:.0f} s")
+            f"in {time.monotonic() - started:.0f} s; {plan.summary()}")
     return result
 
 

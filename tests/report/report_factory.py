@@ -8,6 +8,7 @@ dynamo exporter cannot export DeepLog with dynamic axes, torch 2.9.1's default c
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,9 @@ CONV_OPS = {"Conv": 4, "ConvTranspose": 3, "Relu": 7, "LSTM": 4, "Concat": 3, "S
 
 def matrix_toml(cells=CELLS, expected=EXPECTED_FAILURES, xpass: str = "warn",
                 fail_on=("fail", "error", "crash", "timeout"), runtimes: dict[str, str] | None = None,
-                deploy: tuple[str, ...] = ()) -> str:
-    """A matrix.toml; ``runtimes`` maps [[runtime]] ids to their onnxruntime version, in the order listed."""
+                deploy: tuple[str, ...] = (), runtime_expects: dict[str, list[dict[str, str]]] | None = None) -> str:
+    """A matrix.toml; ``runtimes`` maps [[runtime]] ids to their onnxruntime version, in the order listed, and
+    ``runtime_expects`` a runtime id to its [[runtime.expect]] tables."""
     lines = [
         "[defaults]", 'models = ["deeplog", "mscred"]', "timeout_s = 900", "",
         "[tolerance]", "atol = 1e-5", "rtol = 1e-4", "",
@@ -62,6 +64,8 @@ def matrix_toml(cells=CELLS, expected=EXPECTED_FAILURES, xpass: str = "warn",
     ]
     for runtime_id, version in (runtimes or {}).items():
         lines += ["[[runtime]]", f'id = "{runtime_id}"', f'onnxruntime = "{version}"', ""]
+        for table in (runtime_expects or {}).get(runtime_id, []):
+            lines += ["[[runtime.expect]]", *(f"{k} = {json.dumps(v)}" for k, v in table.items()), ""]
     for cell_id, (torch, numpy, onnx, onnxscript, ort) in cells.items():
         pins = f'numpy = "{numpy}", onnx = "{onnx}", onnxruntime = "{ort}"'
         if onnxscript:
