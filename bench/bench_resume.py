@@ -68,8 +68,8 @@ def one_run(name: str, matrix: Matrix, out: Path, args: list[str]) -> dict:
     wall = time.monotonic() - started
     after, doc = result_stamps(out, matrix), read_report(out)
     return {"run": name, "wall_s": round(wall, 1), "exit_code": proc.returncode, "statuses": statuses(doc),
-            "rerun": sorted(k for k in after if before.get(k) != after[k]),
-            "kept": sorted(k for k in after if before.get(k) == after[k]), "evidence": evidence(doc),
+            "rerun": [k for k in after if before.get(k) != after[k]],  # in matrix order, as the report lists them
+            "kept": [k for k in after if before.get(k) == after[k]], "evidence": evidence(doc),
             "last_line": (proc.stdout.strip().splitlines() or ["(no output)"])[-1]}
 
 
