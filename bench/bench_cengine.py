@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         smallest, largest = matching[str(TEMPLATE_COUNTS[0])], matching[str(TEMPLATE_COUNTS[-1])]
         matching["slowdown_largest_vs_smallest"] = smallest["lines_per_s"] / largest["lines_per_s"]
 
-        real_lines = [l for l in one.split(b"\n") if l.strip()][:LATENCY_LINES + 20]
+        real_lines = [line for line in one.split(b"\n") if line.strip()][:LATENCY_LINES + 20]
         latency = streaming_latency(binary, lib, model_dir, real_lines)[20:]  # the first lines warm up
         streaming = {"lines": len(latency), "median_us": statistics.median(latency) * 1e6,
                      "p90_us": statistics.quantiles(latency, n=10)[-1] * 1e6}
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print(f"C engine benchmark (intra-op threads = {THREADS} on both sides; median of {REPEATS})")
     for r in rows:
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
     print(f"-> {REPORT.relative_to(ROOT)}")
     return 0
 

@@ -1,7 +1,7 @@
 """Matrix harness benchmark: building one cell's environment with uv vs pip, and per-cell stage times.
 
-Fair comparison: both tools install the very same requirement list from the same sources (the local CPU-torch cell's torch
-and pins plus the project's dependencies with the test extra, exact versions resolved once by uv) into
+Fair comparison: both tools install the very same requirement list from the same sources (the local CPU-torch
+cell's torch and pins plus the project's dependencies with the test extra, exact versions resolved once by uv) into
 a fresh venv, from the same local wheel folder pip is configured with. Each tool first does one
 untimed warm-up install so its cache holds every wheel (pip's HTTP/wheel cache, uv's cache); then
 each builds a fresh venv ``--rounds`` times and the best time counts. Neither downloads in a timed
@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from converter import atomic  # noqa: E402
+from harness.config.matrix import DEFAULT_MATRIX, load_matrix  # noqa: E402
 from harness.envs import venvs as envs  # noqa: E402
 from harness.envs.findlinks import pip_find_links  # noqa: E402
-from harness.config.matrix import DEFAULT_MATRIX, load_matrix  # noqa: E402
 from harness.ground.records import CellResult  # noqa: E402
 
 
@@ -81,7 +81,8 @@ def env_benchmark(rounds: int) -> dict:
     python = shutil.which(f"python{cell.python}") or sys.executable
     reqs = locked_requirements(cell, uv, env)
     times: dict[str, list[float]] = {"uv": [], "pip": []}
-    with tempfile.TemporaryDirectory(prefix="bench-envs-", dir=ROOT / ".nox" if (ROOT / ".nox").is_dir() else None) as tmp:
+    nox_dir = ROOT / ".nox" if (ROOT / ".nox").is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="bench-envs-", dir=nox_dir) as tmp:
         base = Path(tmp)
         print(f"warming caches: uv and pip each install {len(reqs)} packages once (cell {cell.id})", file=sys.stderr)
         build_with_uv(base / "uv", reqs, uv, env, python)
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     setup = env_benchmark(args.rounds)
     stages = stage_times(args.cells_dir)
-    print(f"\ncell environment set-up ({setup['cell']}, {setup['packages']} packages, best of {setup['rounds']}, warm caches)")
+    print(f"\ncell environment set-up ({setup['cell']}, {setup['packages']} packages, best of {setup['rounds']}, "
+          "warm caches)")
     print(f"  {'tool':<6}{'seconds':>10}")
     for tool in ("uv", "pip"):
         print(f"  {tool:<6}{setup['best_seconds'][tool]:>10.1f}")

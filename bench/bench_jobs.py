@@ -13,7 +13,6 @@ Writes reports/bench/jobs.json. Target: --jobs 2 at least 1.7x faster than --job
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -26,10 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import child_env, matrix_run_command, read_report, statuses  # noqa: E402
+
 from converter import atomic  # noqa: E402
-from harness.envs import venvs as envs  # noqa: E402
-from harness.envs.bytecode import bytecode_env  # noqa: E402
 from harness.config.matrix import DEFAULT_MATRIX, load_matrix  # noqa: E402
+from harness.envs import venvs as envs  # noqa: E402
 
 
 def tree_rss_kb(root: int) -> int:
@@ -57,11 +57,10 @@ def tree_rss_kb(root: int) -> int:
 
 def one_round(matrix: Path, jobs: int, work: Path) -> dict:
     out, scratch = work / f"reports-jobs-{jobs}", work / f"work-jobs-{jobs}"
-    cmd = [sys.executable, "-m", "harness.cli", "run", "--matrix", str(matrix), "--jobs", str(jobs), "--out", str(out),
-           "--work-root", str(scratch)]
+    cmd = matrix_run_command("--matrix", str(matrix), "--jobs", str(jobs), "--out", str(out),
+                             "--work-root", str(scratch))
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **bytecode_env(), "CI": "true"})
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env())
     peak = [0]
 
     def sample() -> None:
@@ -76,13 +75,10 @@ def one_round(matrix: Path, jobs: int, work: Path) -> dict:
     sampler.join()
     cells = re.search(r"cell\(s\) run in (\d+) s", output)
     runtimes = re.search(r"runtime stage in (\d+) s", output)
-    doc = json.loads((out / "matrix.json").read_text()) if (out / "matrix.json").is_file() else {"cells": []}
-    statuses = {f"{c['id']}/{k['model']}/{k['check']}": k["status"] for c in doc["cells"] for k in c["checks"]}
-    statuses.update({f"{r['id']}/{o['artifact']}/{o['level']}/{o['engine']}": o["status"]
-                     for r in doc.get("runtimes", []) for o in r["outcomes"]})
+    doc = read_report(out)
     return {"jobs": jobs, "wall_s": round(wall, 1), "cells_s": int(cells.group(1)) if cells else None,
             "runtimes_s": int(runtimes.group(1)) if runtimes else None, "peak_rss_mb": round(peak[0] / 1024),
-            "exit_code": proc.returncode, "verdict": (doc.get("verdict") or {}).get("line"), "statuses": statuses,
+            "exit_code": proc.returncode, "verdict": (doc.get("verdict") or {}).get("line"), "statuses": statuses(doc),
             "last_line": (output.strip().splitlines() or ["(no output)"])[-1],
             "parity_s": {c["id"]: round(c.get("stages", {}).get("parity", 0.0), 1) for c in doc["cells"]}}
 

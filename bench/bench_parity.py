@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 from converter import atomic, versions  # noqa: E402
 from converter.exporting import export_model  # noqa: E402
 from converter.models import MSCRED, DeepLog, DeepLogConfig, MSCREDConfig  # noqa: E402
+from converter.specs import deeplog_spec, mscred_spec  # noqa: E402
 from harness.parity.properties import ParityContext, check_parity, check_parity_many  # noqa: E402
 from harness.parity.sessions import SessionCache  # noqa: E402
 from harness.parity.subjects import Subject  # noqa: E402
-from converter.specs import deeplog_spec, mscred_spec  # noqa: E402
 
 DEEPLOG_TARGET = 300.0  # examples per second
 
