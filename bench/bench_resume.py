@@ -67,9 +67,18 @@ def one_run(name: str, matrix: Matrix, out: Path, args: list[str]) -> dict:
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(), check=False)
     wall = time.monotonic() - started
     after, doc = result_stamps(out, matrix), read_report(out)
+    said = evidence(doc)
+    if said is not None:  # the report's own word: a reused record is rewritten with its decision, so mtimes lie
+        rerun = [f"cell {c}" for c, e in said["cells"].items() if not (e or {}).get("reused")]
+        rerun += [f"runtime {r} ({e['rerun']} of {e['rerun'] + e['reused']} artifacts)"
+                  for r, e in said["runtimes"].items() if e and e.get("rerun")]
+        kept = [f"cell {c}" for c, e in said["cells"].items() if (e or {}).get("reused")]
+        kept += [f"runtime {r}" for r, e in said["runtimes"].items() if e and not e.get("rerun")]
+    else:
+        rerun = [k for k in after if before.get(k) != after[k]]  # in matrix order, as the report lists them
+        kept = [k for k in after if before.get(k) == after[k]]
     return {"run": name, "wall_s": round(wall, 1), "exit_code": proc.returncode, "statuses": statuses(doc),
-            "rerun": [k for k in after if before.get(k) != after[k]],  # in matrix order, as the report lists them
-            "kept": [k for k in after if before.get(k) == after[k]], "evidence": evidence(doc),
+            "rerun": rerun, "kept": kept, "evidence": said,
             "last_line": (proc.stdout.strip().splitlines() or ["(no output)"])[-1]}
 
 

@@ -19,9 +19,9 @@ from typing import Any
 from converter.atomic import sha256_file
 
 # What each part is called when it changed, as a rerun's reason reads it.
-LABELS = {"cell": "cell table", "data": "[data]", "models": "model entries", "golden": "golden data",
-          "tolerance": "[tolerance]", "warnings": "[warnings] allow-list", "source": "code",
-          "packages": "packages", "runtime": "runtime table", "artifact": "artifact", "engine": "C engine"}
+LABELS = {"cell": "cell table", "runtime": "runtime table", "artifact": "artifact", "data": "[data]",
+          "models": "model entries", "golden": "golden data", "tolerance": "[tolerance]",
+          "warnings": "[warnings] allow-list", "source": "code", "packages": "packages", "engine": "C engine"}
 SHORT = 12  # hex digits of a digest shown in a reason
 
 
@@ -105,6 +105,8 @@ def _reason(part: str, old: Any, new: Any) -> str:
                              {"torch": (new or {}).get("torch"), **((new or {}).get("pins") or {})})
         if pins:
             return f"pins changed ({pins})"
+    if part == "golden" and isinstance(new, dict) and new.get("manifest") is None:
+        return "golden data missing"
     if part == "golden" and isinstance(old, dict) and isinstance(new, dict) \
             and old.get("checkpoints") != new.get("checkpoints"):
         return f"golden checkpoint changed ({_leaf_changes(old.get('checkpoints'), new.get('checkpoints'))})"

@@ -17,7 +17,7 @@ from harness.evidence.keys import EvidenceKey
 from harness.ground.protocol import now
 from harness.ground.records import CellResult, RuntimeResult
 
-FRESH = "ran (no --resume: every selected cell runs)"
+FRESH = "ran (no --resume)"
 
 
 def when(started: str | None) -> str:

@@ -8,8 +8,9 @@ limit as ``timeout``, each with the tail of its output and the checks it finishe
 atomically); then ``harness.report.build`` builds the report, in which ``harness.report.gate`` decides the verdict
 once: its exit code is ours.
 
-Without --resume the selected cells' old results are removed first; with --resume a cell whose
-result is complete is kept and not run again. Results of cells not selected stay as they are.
+Without --resume the selected cells' old results are removed first; with --resume a cell's record is
+reused only when its evidence key (harness.evidence) equals the one computed now and its kept files are
+unchanged, and the reason for each cell is said and recorded. Results of cells not selected stay as they are.
 ``--jobs N`` runs N cells at once (threads that each follow one child; the children do the work, each
 with one intra-op thread), so one cell's venv download overlaps another's checks.
 """
@@ -143,7 +144,7 @@ def run_one(cell: Cell, matrix: Matrix, opts: RunOptions, progress: CellProgress
         decision.record.decision = decision.to_dict()
         decision.record.write(out)
         return decision.record
-    progress.stage(decision.reason)
+    progress.note(decision.reason)
     clear_results(opts, cell)
     recorded = _run_child(cell, matrix, opts, progress, python, venv_seconds)
     # The key as measured: the packages the cell saw in its own venv, the rest as computed before it ran.

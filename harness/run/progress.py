@@ -70,5 +70,9 @@ class CellProgress:
             self._last = stage
             self.progress.status(self.prefix + stage)
 
+    def note(self, line: str) -> None:
+        """A line that stays in the log (why the cell runs), on a terminal too."""
+        self.progress.message(self.prefix + line)
+
     def done(self, line: str) -> None:
         self.progress.message(self.prefix + line)

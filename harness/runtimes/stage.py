@@ -147,8 +147,7 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
                         envs.project_wheel(env_root, write=False).digest, matrix.tolerance)
     keys = {a.key: artifact_key(base, a.onnx) for a in catalog.judged_artifacts(matrix, out_dir / "artifacts")}
     plan = runtime_plan(out, keys, resume)
-    if not plan.rerun:
-        assert plan.kept is not None
+    if not plan.runs and plan.kept is not None:
         plan.kept.decision = plan.decision()
         plan.kept.write(out)
         message(f"{name}: {plan.summary()}")
