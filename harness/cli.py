@@ -24,6 +24,7 @@ COMMANDS = {
     "init": ("harness.config.starter", "write a starter gate.toml here (and with --github, the CI workflow)"),
     "engine": ("harness.runtimes.engine_cli", "build the C engine into the state folder and print its path"),
     "repro": ("harness.runtimes.repro_command", "write an issue-ready repro bundle for a kept artifact"),
+    "history": ("harness.report.history_cli", "the runs recorded so far, and when each moved row changed and why"),
 }
 
 

@@ -236,7 +236,18 @@ jobs:
           merge-multiple: true
       - run: alog-matrix report --merge downloads/cells --matrix gate.toml --out reports --cells-dir reports/cells
       - run: alog-matrix run --matrix gate.toml --stage runtimes --no-report
-      - run: alog-matrix report --matrix gate.toml --out reports --cells-dir reports/cells
+      # The gate's memory between runs: reports/history, one record per run (the last report appends it).
+      - uses: actions/cache/restore@v4
+        with:
+          path: reports/history
+          key: alog-history-${{ github.ref_name }}-${{ github.run_id }}
+          restore-keys: alog-history-${{ github.ref_name }}-
+      - run: alog-matrix report --matrix gate.toml --out reports --cells-dir reports/cells --record-history
+      - uses: actions/cache/save@v4
+        if: always()
+        with:
+          path: reports/history
+          key: alog-history-${{ github.ref_name }}-${{ github.run_id }}
       - name: gate
         run: alog-matrix gate reports/matrix.json --matrix gate.toml
       - name: step summary

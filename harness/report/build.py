@@ -19,7 +19,7 @@ from harness.config.matrix import Matrix, load_matrix, matrix_here
 from harness.config.policy import Policy
 from harness.golden.store import MANIFEST, Golden
 from harness.procs import locks
-from harness.report import gate, render
+from harness.report import gate, history, render
 from harness.report import schema as report_schema
 from harness.report.answers import answer_matrix
 from harness.report.evidence import evidence_problems
@@ -48,12 +48,15 @@ def build_report(
     out_dir: str | Path,
     baseline: dict[str, Any] | str | Path | None = None,
     strict: bool = False,
+    record_history: bool = False,
 ) -> Built:
     """Write matrix.json, index.html, junit.xml and summary.md into out_dir, with the gate's one verdict.
 
     ``matrix`` is a loaded Matrix or the path of matrix.toml: its policy judges, and the cells it lists
     without a result file are missing evidence; ``baseline`` a previous matrix.json (path or loaded) to
-    diff against. Everything is rendered before anything is written, so a failure leaves the old report whole.
+    diff against; ``record_history`` appends this run's record to ``out_dir/history`` (a run does; a report
+rebuilt alone does not, unless asked). Everything is rendered before anything is written, so a failure leaves
+the old report whole.
     """
     matrix = _matrix(matrix)
     out_dir = Path(out_dir)
@@ -74,6 +77,8 @@ def build_report(
     verdict = gate.decide(doc, policy, expected_cells=[c.id for c in matrix.cells] if matrix else None,
                           report_path=str(index))
     doc["verdict"] = verdict.to_dict()
+    current = history.run_record(doc, history.git_commit(matrix.path.parent) if matrix else None)
+    doc["history"] = history.view([*history.load(out_dir), current])
     report_schema.validate_report(doc, source="the report being built")
     outputs = {
         "matrix.json": (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
@@ -83,6 +88,8 @@ def build_report(
     }
     for name, data in outputs.items():
         atomic.write_bytes(out_dir / name, data)
+    if record_history:
+        history.append(out_dir, current)
     return Built(index, doc, verdict)
 
 
@@ -123,6 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first copy every cell result found under DIR (recursively) into --cells-dir")
     parser.add_argument("--strict", action="store_true",
                         help="record an xpass as a failure (in the verdict and junit.xml)")
+    parser.add_argument("--record-history", action="store_true",
+                        help="append this report to <out>/history as a run (alog-matrix run does it itself)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         if args.merge is not None:
             merged = merge_cells(args.merge, args.cells_dir)
             print(f"alog-matrix report: merged {len(merged)} cell files from {args.merge} into {args.cells_dir}")
-        built = build_report(args.cells_dir, matrix_path, args.out, args.baseline, args.strict)
+        built = build_report(args.cells_dir, matrix_path, args.out, args.baseline, args.strict,
+                             record_history=args.record_history)
     print(built.verdict.line)
     print(f"alog-matrix report: wrote {', '.join(str(Path(args.out) / n) for n in OUTPUTS)}")
     return 0

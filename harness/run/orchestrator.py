@@ -339,7 +339,7 @@ def report_and_gate(matrix: Matrix, opts: RunOptions) -> int:
     """harness.report.build builds the report, in which harness.report.gate decides once; its exit code is ours."""
     from harness.report import build as report
 
-    built = report.build_report(opts.cells_dir, matrix, opts.out_dir)
+    built = report.build_report(opts.cells_dir, matrix, opts.out_dir, record_history=True)
     for message in built.verdict.messages:
         print(f"  {message}")
     print(built.verdict.line)

@@ -42,3 +42,43 @@ def write_matrix(path: Path, body: str, *, models=("deeplog",), strategies=("leg
     )
     path.write_text(head.replace("'", '"') + textwrap.dedent(body), encoding="utf-8")
     return path
+
+
+# --- one real run with evidence keys: two host cells, DeepLog and MSCRED, one runtime venv ------------------
+
+RUNTIME = """
+[[runtime]]
+id = "ort-1.21.1"
+onnxruntime = "1.21.1"
+pins = { numpy = "1.26.4" }
+levels = ["all"]
+"""
+ALLOW = '[warnings]\nallow = ["^DeprecationWarning", "^UserWarning", "^TracerWarning", "^FutureWarning"]\n'
+
+
+def cells_toml(host_torch: str, ids=("host", "other")) -> str:
+    return "".join(f'\n[[cell]]\nid = "{cell}"\ntorch = "{host_torch}"\n' for cell in ids)
+
+
+def execute(tmp: Path, **options):
+    """tmp/matrix.toml run on the host, its reports and scratch in tmp (no C engine: no check here needs it):
+    (exit code, the run's options)."""
+    from harness.config.matrix import load_matrix
+    from harness.run import orchestrator
+
+    matrix = load_matrix(tmp / "matrix.toml")
+    opts = orchestrator.RunOptions(out_dir=tmp / "reports", work_root=tmp / "work", host=True, build_engine=False,
+                                   **options)
+    return orchestrator.run_matrix(matrix, matrix.cells, opts), opts
+
+
+@pytest.fixture(scope="session")
+def keyed_run(tmp_path_factory, host_torch) -> Path:
+    """Two host cells (DeepLog and MSCRED, the legacy exporter, golden parity and warnings) and one runtime:
+    PASS, with its history record. Tests change a copy."""
+    tmp = tmp_path_factory.mktemp("keyed")
+    write_matrix(tmp / "matrix.toml", ALLOW + cells_toml(host_torch) + RUNTIME, models=("deeplog", "mscred"),
+                 checks=["golden_parity", "warnings"], blocks=60)
+    code, _ = execute(tmp)
+    assert code == 0
+    return tmp

@@ -16,54 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.matrix import load_matrix
 from harness.evidence.keys import EvidenceKey
 from harness.golden.store import Golden
 from harness.ground.records import CellResult, RuntimeResult
 from harness.parity.faults import scale_initializer
 from harness.report.build import build_report
-from harness.run import orchestrator
 
-from .conftest import write_matrix
-
-RUNTIME = """
-[[runtime]]
-id = "ort-1.21.1"
-onnxruntime = "1.21.1"
-pins = { numpy = "1.26.4" }
-levels = ["all"]
-"""
-ALLOW = '[warnings]\nallow = ["^DeprecationWarning", "^UserWarning", "^TracerWarning", "^FutureWarning"]\n'
-
-
-def _cells(host_torch: str, ids=("host", "other")) -> str:
-    return "".join(f'\n[[cell]]\nid = "{cell}"\ntorch = "{host_torch}"\n' for cell in ids)
-
-
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory, host_torch) -> Path:
-    """Two host cells (DeepLog and MSCRED, the legacy exporter, golden parity and warnings) and one runtime: PASS."""
-    tmp = tmp_path_factory.mktemp("keyed")
-    write_matrix(tmp / "matrix.toml", ALLOW + _cells(host_torch) + RUNTIME, models=("deeplog", "mscred"),
-                 checks=["golden_parity", "warnings"], blocks=60)
-    code, _ = _execute(tmp)
-    assert code == 0
-    return tmp
-
-
-def _execute(tmp: Path, **options) -> tuple[int, orchestrator.RunOptions]:
-    """tmp/matrix.toml run on the host, its reports and scratch in tmp (no C engine: no check here needs it)."""
-    matrix = load_matrix(tmp / "matrix.toml")
-    opts = orchestrator.RunOptions(out_dir=tmp / "reports", work_root=tmp / "work", host=True, build_engine=False,
-                                   **options)
-    return orchestrator.run_matrix(matrix, matrix.cells, opts), opts
-
+from .conftest import ALLOW, cells_toml, execute
 
 @pytest.fixture
-def run(first_run, tmp_path) -> Path:
-    """A copy of the first run to change."""
+def run(keyed_run, tmp_path) -> Path:
+    """A copy of the first run (and its history record) to change."""
     copy = tmp_path / "run"
-    shutil.copytree(first_run, copy)
+    shutil.copytree(keyed_run, copy)
     return copy
 
 
@@ -101,9 +66,9 @@ def _messages(run: Path) -> str:
 # --- nothing changed ----------------------------------------------------------------------------------
 
 
-def test_nothing_changed_reuses_every_record_and_says_from_when(first_run, run):
-    before = _doc(first_run)
-    code, _ = _execute(run, resume=True)
+def test_nothing_changed_reuses_every_record_and_says_from_when(keyed_run, run):
+    before = _doc(keyed_run)
+    code, _ = execute(run, resume=True)
     after = _doc(run)
     assert code == 0 and _statuses(after) == _statuses(before)
     for cell, earlier in zip(after["cells"], before["cells"], strict=True):
@@ -126,17 +91,17 @@ def test_nothing_changed_reuses_every_record_and_says_from_when(first_run, run):
 ], ids=["pin", "tolerance", "warnings-allow-list", "model-removed"])
 def test_a_changed_input_reruns_the_cells_it_concerns_with_the_reason(run, old, new, rerun, reason, code):
     _edit(run, old, new)
-    got, _ = _execute(run, resume=True)
+    got, _ = execute(run, resume=True)
     decisions = _decisions(run)
     for cell in ("host", "other"):
         assert decisions[cell].startswith(reason if cell in rerun else "reused (run "), decisions
-    fresh, _ = _execute(run)  # the same matrix run from scratch gives the same verdict
+    fresh, _ = execute(run)  # the same matrix run from scratch gives the same verdict
     assert got == fresh == code, _messages(run)
 
 
 def test_a_removed_model_leaves_no_evidence_behind(run):
     _edit(run, 'models = ["deeplog", "mscred"]', 'models = ["deeplog"]')
-    assert _execute(run, resume=True)[0] == 0
+    assert execute(run, resume=True)[0] == 0
     doc = _doc(run)
     assert doc["models"] == ["deeplog"] and not doc["ignored"]
     assert {o["artifact"].split("/")[2] for r in doc["runtimes"] for o in r["outcomes"]} == {"deeplog"}
@@ -144,7 +109,7 @@ def test_a_removed_model_leaves_no_evidence_behind(run):
 
 def test_a_runtime_re_pinned_under_its_id_runs_again(run, tmp_path):
     _edit(run, 'onnxruntime = "1.21.1"', 'onnxruntime = "1.22.1"')
-    code, _ = _execute(run, resume=True, runtime_env_root=tmp_path / "runtime-venvs")
+    code, _ = execute(run, resume=True, runtime_env_root=tmp_path / "runtime-venvs")
     decision = _runtime_decision(run)
     assert code == 0 and (decision["reused"], decision["rerun"]) == (0, 4)
     assert set(decision["reasons"].values()) == {
@@ -162,11 +127,11 @@ def test_another_checkpoint_reruns_every_cell_on_it(run):
     for name in ("deeplog.pth", "vocab.json"):
         shutil.copy(reference / name, team / name)
     shutil.copy(reference / Golden.load(reference.parent).log.name, team / "app.log")
-    assert _execute(run, resume=True, model_dir=team)[0] == 0
+    assert execute(run, resume=True, model_dir=team)[0] == 0
     first = CellResult.read(run / "reports" / "cells" / "host.json")
     assert all(r.startswith("rerun: model entries changed (") for r in _decisions(run).values())
     _perturb_checkpoint(team / "deeplog.pth")
-    assert _execute(run, resume=True, model_dir=team)[0] == 0
+    assert execute(run, resume=True, model_dir=team)[0] == 0
     for reason in _decisions(run).values():
         assert "model entries changed (deeplog.checkpoint_sha256 " in reason and "golden checkpoint changed (deeplog " \
             in reason, reason
@@ -189,7 +154,7 @@ def test_records_made_by_other_code_are_run_again(run):
         record = CellResult.read(path)
         record.evidence = EvidenceKey({**record.evidence["parts"], "source": "0" * 64}).to_dict()
         record.write(path)
-    assert _execute(run, resume=True)[0] == 0
+    assert execute(run, resume=True)[0] == 0
     assert set(_decisions(run).values()) == {"rerun: code changed"}
 
 
@@ -201,13 +166,13 @@ EXPECT = '\n[[cell.expect]]\nmodel = "deeplog"\ncheck = "golden_parity"\nreason 
 
 
 def test_an_added_expectation_and_policy_rejudge_without_running_anything(run, host_torch):
-    host = _cells(host_torch, ("host",))
+    host = cells_toml(host_torch, ("host",))
     _edit(run, host, host + EXPECT)
     _edit(run, *XPASS)
     built = build_report(run / "reports" / "cells", run / "matrix.toml", run / "reports")
     assert built.verdict.exit_code == 1
     assert any(m.startswith("XPASS host deeplog.golden_parity:") for m in built.verdict.messages)
-    code, _ = _execute(run, resume=True)  # nothing to run again: an expectation is not part of a key
+    code, _ = execute(run, resume=True)  # nothing to run again: an expectation is not part of a key
     assert code == 1 and all(r.startswith("reused (run ") for r in _decisions(run).values())
 
 
@@ -228,13 +193,13 @@ def test_a_report_on_evidence_of_another_tolerance_is_no_evidence(run):
 def test_a_rescaled_artifact_is_never_judged_on_its_old_outcomes(run):
     onnx = run / "reports" / "artifacts" / "host" / "legacy" / "deeplog.onnx"
     scale_initializer(onnx, onnx, "head", 1.5)  # still valid ONNX, its outputs scaled
-    code, _ = _execute(run, stage="runtimes", resume=True)
+    code, _ = execute(run, stage="runtimes", resume=True)
     assert code == 2
     assert f"ERROR {onnx} no longer matches its recorded sha256" in _messages(run)
     reasons = _runtime_decision(run)["reasons"]
     assert list(reasons) == ["host/legacy/deeplog"] and reasons["host/legacy/deeplog"].startswith(
         "rerun: artifact changed (onnx ")
-    code, _ = _execute(run, resume=True)  # the cell makes its artifact again; the runtime runs it again
+    code, _ = execute(run, resume=True)  # the cell makes its artifact again; the runtime runs it again
     assert code == 0
     assert _decisions(run)["host"].startswith(f"rerun: kept file {onnx} no longer matches its recorded sha256")
     assert _runtime_decision(run)["rerun"] == 1
@@ -251,7 +216,7 @@ def test_kept_files_changed_or_gone_are_no_evidence_then_rerun(run, damage, name
     built = build_report(run / "reports" / "cells", run / "matrix.toml", run / "reports")
     assert built.verdict.exit_code == 2
     assert any(named in m for m in built.verdict.messages), built.verdict.messages
-    code, _ = _execute(run, stage="cells", resume=True)
+    code, _ = execute(run, stage="cells", resume=True)
     assert code == 0, _messages(run)
     assert _decisions(run)["host"].startswith("rerun: "), _decisions(run)
     doc = _doc(run)
@@ -262,10 +227,10 @@ def test_kept_files_changed_or_gone_are_no_evidence_then_rerun(run, damage, name
 
 def test_runtime_outcomes_of_a_re_exported_artifact_are_no_evidence_until_run_again(run):
     _edit(run, "seed = 3", "seed = 4")  # another reference checkpoint: every artifact changes
-    code, _ = _execute(run, stage="cells")
+    code, _ = execute(run, stage="cells")
     assert code == 2
     assert "ERROR runtime ort-1.21.1 judged another host/legacy/deeplog than cell host kept" in _messages(run)
-    code, _ = _execute(run, stage="runtimes", resume=True)
+    code, _ = execute(run, stage="runtimes", resume=True)
     assert code == 0 and _runtime_decision(run)["rerun"] == 4
 
 
@@ -274,8 +239,8 @@ def test_runtime_outcomes_of_a_re_exported_artifact_are_no_evidence_until_run_ag
 
 def test_a_removed_cell_is_ignored_and_said_once(run, host_torch):
     (run / "reports" / "artifacts" / "other" / "legacy" / "deeplog.onnx").write_bytes(b"broken")
-    _edit(run, _cells(host_torch, ("other",)), "")
-    code, _ = _execute(run, resume=True)
+    _edit(run, cells_toml(host_torch, ("other",)), "")
+    code, _ = execute(run, resume=True)
     doc = _doc(run)
     assert code == 0, _messages(run)
     assert doc["ignored"] == ["cell other (other.json): not in matrix.toml, ignored"]
