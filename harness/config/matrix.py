@@ -142,6 +142,12 @@ class Matrix:
             raise AlogError(f"no model {name!r} in {self.path} (models: {', '.join(self.models)})")
         return found
 
+    def torch_side(self, name: str) -> tuple[ModelEntry | None, str]:
+        """(the hub entry whose hubconf.py builds the model's PyTorch side, or None for a reference model; the
+        model kind its checkpoint is loaded as: deeplog or mscred)."""
+        hub = self.entries.get(name)
+        return hub, hub.model_type if hub else name
+
     def select(self, ids: list[str] | None) -> tuple[Cell, ...]:
         """The cells named in ``ids`` (in matrix order), or every cell when ``ids`` is empty."""
         if not ids:

@@ -78,7 +78,10 @@ the old report whole.
                           report_path=str(index))
     doc["verdict"] = verdict.to_dict()
     current = history.run_record(doc, history.git_commit(matrix.path.parent) if matrix else None)
-    doc["history"] = history.view([*history.load(out_dir), current])
+    earlier = history.load(out_dir)
+    if not record_history and earlier and history.same_run(earlier[-1], current):
+        earlier.pop()  # this report shows the last recorded run again: not a run of its own
+    doc["history"] = history.view([*earlier, current])
     report_schema.validate_report(doc, source="the report being built")
     outputs = {
         "matrix.json": (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),

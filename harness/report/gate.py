@@ -30,7 +30,7 @@ from harness.ground.exits import EXIT_FAIL, EXIT_NO_EVIDENCE, EXIT_PASS
 from harness.ground.names import STATUSES
 from harness.report import drift
 from harness.report import schema as report_schema
-from harness.report.model import MISSING, NO_EVIDENCE_STATES
+from harness.report.model import MISSING, NO_EVIDENCE_STATES, rejudge_document
 from harness.report.runtimes import deploy_line, deploy_verdict
 
 DEATHS = ("crash", "timeout")  # a cell's process died or hung: its state, and its unreached slots
@@ -192,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
     except AlogError as exc:
         print(f"alog-matrix gate: ERROR ({exc})", file=sys.stderr)
         return EXIT_NO_EVIDENCE
+    if matrix is not None:  # judged with today's expectations, as the report would be built now
+        doc = rejudge_document(doc, matrix)
     verdict = decide(doc, policy, baseline=baseline, expected_cells=[c.id for c in matrix.cells] if matrix else None,
                      report_path=report_html)
     for message in verdict.messages:

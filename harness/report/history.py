@@ -93,6 +93,11 @@ def append(out_dir: Path, record: dict[str, Any]) -> Path:
     return path
 
 
+def same_run(recorded: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether a report rebuilt from the same records shows the run ``recorded`` again."""
+    return all(recorded.get(k) == current.get(k) for k in ("rows", "keys", "versions", "verdict"))
+
+
 def failing(status: str | None) -> bool:
     return status is not None and status not in GOOD and not status.endswith("(accepted)")
 

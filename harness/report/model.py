@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,39 @@ def golden_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
             "origins": {model: {**(entry.get("origin") or {"kind": "reference"}),
                                 **({"error": entry["error"]} if "error" in entry else {})}
                         for model, entry in manifest["models"].items()}}
+
+
+def rejudge_document(doc: dict[str, Any], matrix: Matrix) -> dict[str, Any]:
+    """A built report judged again with ``matrix``'s expectations (``alog-matrix gate --matrix`` on a matrix.json
+    built before they were edited): every recorded check and runtime outcome, and the counts."""
+    from harness.ground.records import RuntimeOutcome
+    from harness.report.runtimes import rejudge as rejudge_outcome
+
+    cells = {c.id: c for c in matrix.cells}
+    for cell in doc["cells"]:
+        matrix_cell = cells.get(cell["id"])
+        if matrix_cell is None:
+            continue
+        for index, check in enumerate(cell["checks"]):
+            expectation = matrix_cell.expected(check["model"], check["check"])
+            if check.get("recorded", True):
+                record = CheckResult.from_dict({k: v for k, v in check.items() if k != "recorded"})
+                cell["checks"][index] = {**rejudge(record, expectation).to_dict(), "recorded": True}
+            else:
+                check.update(expected=expectation.outcome if expectation else "pass",
+                             reason=expectation.reason if expectation else None)
+        cell["worst"] = worst([*(c["status"] for c in cell["checks"]),
+                               cell["state"] if cell["state"] in ("crash", "timeout") else None])
+    runtimes = {r.id: r for r in matrix.runtimes}
+    for runtime in doc.get("runtimes") or []:
+        if runtime["id"] in runtimes:
+            known = {f.name for f in fields(RuntimeOutcome)}
+            runtime["outcomes"] = [
+                {**(o := rejudge_outcome(RuntimeOutcome(**{k: v for k, v in raw.items() if k in known}),
+                                         runtimes[runtime["id"]])).to_dict(), "accepted": o.accepted}
+                for raw in runtime["outcomes"]]
+    doc["counts"] = status_counts(doc["cells"])
+    return doc
 
 
 def build_document(

@@ -111,8 +111,7 @@ def run(args: argparse.Namespace) -> int:
         golden = Golden.load(args.reports / "golden")
         found = golden.checkpoint(artifact.model) if artifact.model in golden.models else None
         checkpoint = found if found is not None and found.is_file() else None
-    hub = matrix.entries.get(artifact.model)  # a hub entry's hubconf.py builds the PyTorch side
-    kind = hub.model_type if hub else artifact.model
+    hub, kind = matrix.torch_side(artifact.model)
     level_values = values_in_runtime(matrix, runtime.id, artifact.onnx, x, args.opt_level,
                                      state.runtime_envs) if runtime else None
     report = localize(artifact.onnx, x, checkpoint, kind, args.opt_level, matrix.tolerance,

@@ -203,8 +203,7 @@ def localize_failures(result: RuntimeResult, matrix: Matrix, out_dir: Path, env_
         np.save(folder / "input.npy", x)
         try:
             values = values_in_runtime(matrix, result.runtime_id, artifact.onnx, x, outcome.level, env_root)
-            hub = matrix.entries.get(model)  # a hub entry's hubconf.py builds the PyTorch side
-            kind = hub.model_type if hub else model
+            hub, kind = matrix.torch_side(model)
             report = localize(artifact.onnx, x, golden.checkpoint(model), kind, outcome.level,
                               matrix.tolerance, level_values=values, hub=hub)
             report["command"] = localize_command(artifact.onnx, folder / "input.npy", golden.checkpoint(model),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,6 +171,10 @@ def test_an_added_expectation_and_policy_rejudge_without_running_anything(run, h
     host = cells_toml(host_torch, ("host",))
     _edit(run, host, host + EXPECT)
     _edit(run, *XPASS)
+    gate = subprocess.run([str(Path(sys.executable).parent / "alog-matrix"), "gate", "reports/matrix.json", "--matrix",
+                           "matrix.toml"], cwd=run, capture_output=True, text=True, timeout=120, check=False)
+    assert gate.returncode == 1, gate.stdout + gate.stderr  # the matrix.json of before, judged with today's file
+    assert "XPASS host deeplog.golden_parity:" in gate.stdout
     built = build_report(run / "reports" / "cells", run / "matrix.toml", run / "reports")
     assert built.verdict.exit_code == 1
     assert any(m.startswith("XPASS host deeplog.golden_parity:") for m in built.verdict.messages)
