@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.config.matrix import load_matrix
 from harness.ground.exits import run_command
+from harness.ground.protocol import arm_exit_fault
 from harness.runtimes.runner import run
 
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
+        arm_exit_fault(args.runtime)
         matrix = load_matrix(args.matrix)
         run(matrix.runtime(args.runtime), args.artifacts, args.out, matrix.tolerance,
             args.engine, set(args.skip), args.described)

@@ -286,4 +286,5 @@ def run(runtime: Runtime, artifacts_dir: Path, out: Path, tolerance: Tolerance, 
     result.status, result.finished = "complete", now()
     atomic.write_json(out, result.to_dict())
     partial_path(out).unlink(missing_ok=True)
+    inject_test_fault(runtime.id, "written")
     return result

@@ -62,6 +62,15 @@ def _crashed(runtime: Runtime, key: str, how: str) -> list[RuntimeOutcome]:
     return outcomes
 
 
+def _whole(out: Path) -> RuntimeResult | None:
+    """The runner's finished result file, if it wrote one whole."""
+    try:
+        result = RuntimeResult.read(out)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return result if result.status == "complete" else None
+
+
 def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, str], artifacts_dir: Path,
                 out: Path, log_path: Path, engine: Path | None, on_stage: Callable[[str], None],
                 reused: list[str] | None = None) -> RuntimeResult:
@@ -83,9 +92,16 @@ def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, s
         if outcome.clean and out.is_file():
             result = RuntimeResult.read(out)
             break
-        saved, current = read_partial(out) if partial_path(out).is_file() else (None, None)
         how = ("timeout" if outcome.timed_out else f"exit code {outcome.returncode}" if (outcome.returncode or 0) > 0
                else f"signal {-(outcome.returncode or 0)}")
+        written = _whole(out)
+        if written is not None:  # every outcome saved, then the runner died (at exit): a crash, outcomes kept
+            result = written
+            result.status = "crash"
+            result.output_tail = f"the runtime's runner died ({how}) after writing its whole result\n" \
+                                 f"{output_tail(log_path)}"
+            break
+        saved, current = read_partial(out) if partial_path(out).is_file() else (None, None)
         restarts = len(skip) - len(reused or ())
         if current is None or outcome.timed_out or restarts >= MAX_RESTARTS or (outcome.returncode or 0) > 0:
             result = saved or RuntimeResult(runtime.id, "error", started=now())

@@ -180,3 +180,25 @@ def test_the_artifacts_description_missing_or_corrupt_is_no_evidence_naming_it(k
     assert any(m.startswith(f"ERROR {copy / 'reports'}/{message}") for m in built.verdict.messages), \
         built.verdict.messages
     assert "ort-1.21.1" in built.index.read_text()  # the page was rendered, runtime grid and all
+
+
+@pytest.mark.parametrize("fault", ["exit@written", "abort@atexit"])
+def test_a_runtime_runner_that_dies_after_writing_its_result_is_a_crash_with_its_outcomes(tmp_path, host_torch,
+                                                                                           fault):
+    matrix = write_matrix(tmp_path / "matrix.toml", f"""
+        [[cell]]
+        id = "host"
+        torch = "{host_torch}"
+
+        [[runtime]]
+        id = "ort-1.21.1"
+        onnxruntime = "1.21.1"
+        pins = {{ numpy = "1.26.4" }}
+        levels = ["all"]
+    """, checks=["golden_parity"], blocks=20)
+    matrix.write_text(matrix.read_text().replace("[gate]\n", '[gate]\ndeploy = ["ort-1.21.1"]\n', 1))
+    code, opts = _execute(tmp_path, child_env={TEST_FAULT_ENV: f"ort-1.21.1:{fault}"})
+    result = json.loads((opts.out_dir / "runtimes" / "ort-1.21.1.json").read_text())
+    assert result["status"] == "crash" and "after writing its whole result" in result["output_tail"]
+    assert result["outcomes"] and {o["status"] for o in result["outcomes"]} == {"pass"}  # what it measured stays
+    assert code == 1 and "CRASH runtime ort-1.21.1: the runner did not finish" in _messages(opts)  # never a PASS
