@@ -186,3 +186,14 @@ def test_templates_take_engines_and_statuses_from_the_renderer(template):
     text = (ROOT / "harness" / "report" / "templates" / template).read_text(encoding="utf-8")
     assert '"python", "c"' not in text and "'python', 'c'" not in text
     assert '"pass", "fail", "xfail"' not in text
+
+
+def test_every_package_folder_ships_in_the_wheel():
+    """A folder of converter/ or harness/ that pyproject.toml does not list is left out of an installed
+    alog-detect: its imports fail only there (a team's install, a cell venv), never in the checkout."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for package in ("converter", "harness")
+               for p in (ROOT / package).rglob("__init__.py")}
+    assert folders - listed == set()

@@ -142,9 +142,12 @@ def test_resume_keeps_finished_cells_and_reruns_the_rest(faulty_run):
                                     report=False, child_env={TEST_FAULT_ENV: FAULTS})
     cells = matrix.select(["crashes", "healthy"])
     assert orchestrator.run_matrix(matrix, cells, rerun) == 0
-    assert _result(opts, "healthy").to_dict() == before.to_dict()  # untouched
+    kept = _result(opts, "healthy")
+    assert kept.decision["reused"] and kept.decision["reason"].startswith("reused (run ")
+    assert {**kept.to_dict(), "decision": None} == {**before.to_dict(), "decision": None}  # its evidence untouched
     again = _result(opts, "crashes")
     assert again.status == "crash" and again.finished >= before.finished
+    assert again.decision == {**again.decision, "reused": False, "reason": "rerun: the earlier run ended in crash"}
 
 
 def test_torch_mismatch_is_a_cell_error_not_a_silent_pass(tmp_path, host_torch):
