@@ -79,6 +79,9 @@ def one_run(name: str, matrix: Matrix, out: Path, args: list[str]) -> dict:
         kept = [k for k in after if before.get(k) == after[k]]
     return {"run": name, "wall_s": round(wall, 1), "exit_code": proc.returncode, "statuses": statuses(doc),
             "rerun": rerun, "kept": kept, "evidence": said,
+            # what failed, kept in resume.json: the run's folder is removed afterwards
+            "findings": [m for m in (doc.get("verdict") or {}).get("messages", [])
+                         if not m.startswith(("ALERT", "CHANGE"))][:20],
             "last_line": (proc.stdout.strip().splitlines() or ["(no output)"])[-1]}
 
 
@@ -161,6 +164,8 @@ def status_differences(a: dict[str, str], b: dict[str, str]) -> int:
 def show(run: dict, full: dict) -> None:
     print(f"  {run['run']}: {run['wall_s']:.1f} s wall, exit {run['exit_code']}, "
           f"{run['wall_s'] / full['wall_s']:.3f} of the full run")
+    for finding in run["findings"][:3] if run["exit_code"] else []:
+        print(f"    gate: {finding[:200]}")
     print(f"    ran again: {', '.join(run['rerun']) or 'nothing'}")
     print(f"    kept: {', '.join(run['kept']) or 'nothing'}")
     if run["evidence"] is None:
