@@ -19,7 +19,7 @@ from harness.report.build import build_report
 from harness.report.gate import decide
 from harness.run import orchestrator
 
-from .conftest import write_matrix
+from .conftest import RUNTIME, cells_toml, write_matrix
 
 SELF_CHECK = "test_parity_selfcheck.py::test_parity_near_zero_outputs_keep_relative_error_bounded"
 
@@ -126,17 +126,7 @@ def test_the_gate_never_passes_a_cell_that_died(late_deaths):
 def kept_run(tmp_path_factory, host_torch) -> Path:
     """One host cell that kept its legacy DeepLog (golden_parity) and one runtime that ran it: a PASS."""
     tmp = tmp_path_factory.mktemp("kept")
-    code, _ = _run(tmp, f"""
-        [[cell]]
-        id = "host"
-        torch = "{host_torch}"
-
-        [[runtime]]
-        id = "ort-1.21.1"
-        onnxruntime = "1.21.1"
-        pins = {{ numpy = "1.26.4" }}
-        levels = ["all"]
-    """, ["golden_parity"])
+    code, _ = _run(tmp, cells_toml(host_torch, ("host",)) + RUNTIME, ["golden_parity"])
     assert code == 0
     return tmp
 
@@ -185,17 +175,8 @@ def test_the_artifacts_description_missing_or_corrupt_is_no_evidence_naming_it(k
 @pytest.mark.parametrize("fault", ["exit@written", "abort@atexit"])
 def test_a_runtime_runner_that_dies_after_writing_its_result_is_a_crash_with_its_outcomes(tmp_path, host_torch,
                                                                                            fault):
-    matrix = write_matrix(tmp_path / "matrix.toml", f"""
-        [[cell]]
-        id = "host"
-        torch = "{host_torch}"
-
-        [[runtime]]
-        id = "ort-1.21.1"
-        onnxruntime = "1.21.1"
-        pins = {{ numpy = "1.26.4" }}
-        levels = ["all"]
-    """, checks=["golden_parity"], blocks=20)
+    matrix = write_matrix(tmp_path / "matrix.toml", cells_toml(host_torch, ("host",)) + RUNTIME,
+                          checks=["golden_parity"], blocks=20)
     matrix.write_text(matrix.read_text().replace("[gate]\n", '[gate]\ndeploy = ["ort-1.21.1"]\n', 1))
     code, opts = _execute(tmp_path, child_env={TEST_FAULT_ENV: f"ort-1.21.1:{fault}"})
     result = json.loads((opts.out_dir / "runtimes" / "ort-1.21.1.json").read_text())
