@@ -143,7 +143,9 @@ def view(records: list[dict[str, Any]], last: int = STRIP) -> dict[str, Any]:
     names = sorted({row for record in shown for row in record["rows"]})
     for row in names:
         strip = [record["rows"].get(row) for record in shown]
-        if len({s for s in strip if s is not None}) < 2 and not failing(strip[-1]):
+        moved = len({s for s in strip if s is not None}) > 1
+        # a refusal that has not moved is the answer matrix's to show (a runtime too old for an IR), not news
+        if not moved and not (failing(strip[-1]) and strip[-1] != "incompatible"):
             continue
         start = since(records, row)
         rows.append({"row": row, "strip": strip, "change": change_word(strip[-2] if len(strip) > 1 else None,
