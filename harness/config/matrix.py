@@ -142,6 +142,10 @@ class Matrix:
             raise AlogError(f"no model {name!r} in {self.path} (models: {', '.join(self.models)})")
         return found
 
+    def judges(self, cell_id: str, model: str) -> bool:
+        """Whether a record of this cell and model is evidence the matrix asks for (the others are ignored)."""
+        return model in self.models and any(c.id == cell_id for c in self.cells)
+
     def torch_side(self, name: str) -> tuple[ModelEntry | None, str]:
         """(the hub entry whose hubconf.py builds the model's PyTorch side, or None for a reference model; the
         model kind its checkpoint is loaded as: deeplog or mscred)."""

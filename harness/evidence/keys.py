@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from converter.atomic import sha256_file
-
 # What each part is called when it changed, as a rerun's reason reads it.
 LABELS = {"cell": "cell table", "runtime": "runtime table", "artifact": "artifact", "data": "[data]",
           "models": "model entries", "golden": "golden data", "tolerance": "[tolerance]",
@@ -29,20 +27,6 @@ def digest_of(value: Any) -> str:
     """sha256 of a JSON-ready value, its keys sorted: equal values give equal digests, whatever their order."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def file_digest(path: Path | None) -> str | None:
-    """A file's sha256, or None when there is no such file."""
-    return sha256_file(path) if path is not None and Path(path).is_file() else None
-
-
-def files_digests(folder: Path) -> dict[str, str]:
-    """Every regular file under ``folder`` (relative path -> sha256), caches left out."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return {}
-    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts}
 
 
 def packages_in(site_packages: Path) -> dict[str, str]:

@@ -14,10 +14,11 @@ from typing import Any
 from converter.errors import read_json
 from converter.tolerance import Tolerance
 from harness.config.matrix import Cell, Matrix, Runtime
-from harness.evidence.keys import EvidenceKey, file_digest
+from harness.evidence.keys import EvidenceKey
 from harness.golden.hub_cases import fingerprint_part
 from harness.golden.source import ModelSource
 from harness.golden.store import MANIFEST
+from harness.ground.digests import file_digest
 
 # The parts a report recomputes from matrix.toml and the golden folder alone (no venv, no model files).
 STATIC_CELL_PARTS = ("cell", "data", "golden", "tolerance", "warnings")
@@ -88,12 +89,12 @@ def runtime_base(runtime: Runtime, packages: dict[str, str], engine: Path | None
             "tolerance": asdict(tolerance)}
 
 
-def artifact_part(onnx: Path) -> dict[str, Any]:
-    """A kept artifact and the golden cases beside it (what the runtime compares against)."""
-    model = onnx.stem
-    return {"onnx": file_digest(onnx), "golden": file_digest(onnx.with_name(f"{model}.golden.npz")),
-            "torch": file_digest(onnx.with_name(f"{model}.torch.npz"))}
+def artifact_part(onnx: Path, golden: Path, torch_outputs: Path) -> dict[str, Any]:
+    """A kept artifact, the golden cases beside it (what the runtime compares against) and its cell's PyTorch
+    outputs, by digest."""
+    return {"onnx": file_digest(onnx), "golden": file_digest(golden), "torch": file_digest(torch_outputs)}
 
 
-def artifact_key(base: dict[str, Any], onnx: Path) -> EvidenceKey:
-    return EvidenceKey({**base, "artifact": artifact_part(onnx)})
+def artifact_key(base: dict[str, Any], artifact: dict[str, Any]) -> EvidenceKey:
+    """An artifact's runtime key: the runtime's ``base`` parts and the artifact's own (``artifact_part``)."""
+    return EvidenceKey({**base, "artifact": artifact})

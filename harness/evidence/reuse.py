@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from converter.atomic import sha256_file
 from harness.evidence.keys import EvidenceKey
+from harness.ground.digests import changed_files
 from harness.ground.protocol import now
 from harness.ground.records import CellResult, RuntimeResult
 
@@ -23,18 +23,6 @@ FRESH = "ran (no --resume)"
 def when(started: str | None) -> str:
     """"2026-12-07 05:40" of a record's ISO start time (UTC)."""
     return (started or "unknown time")[:16].replace("T", " ")
-
-
-def changed_files(recorded: dict[str, str], folder: Path) -> list[str]:
-    """The recorded files (relative to ``folder``) that are missing or whose content changed, each named."""
-    problems = []
-    for name, digest in recorded.items():
-        path = Path(folder) / name
-        if not path.is_file():
-            problems.append(f"{path} is missing")
-        elif sha256_file(path) != digest:
-            problems.append(f"{path} no longer matches its recorded sha256 {digest[:12]}")
-    return problems
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import AlogError, read_json
+from harness.ground.digests import changed_files
 
 MANIFEST = "manifest.json"
 FORMAT = "alog-golden"
@@ -37,14 +38,10 @@ class Golden:
     def changed_files(self) -> list[str]:
         """The data files missing or no longer what the manifest recorded (each named; every one for a manifest
         that records none)."""
-        from converter.atomic import sha256_file
-
         files = self.manifest.get("files")
         if not isinstance(files, dict):
             return [f"{self.folder / MANIFEST} records no file digests"]
-        return [f"{self.folder / name} {'is missing' if not (self.folder / name).is_file() else 'changed'}"
-                for name, digest in files.items()
-                if not (self.folder / name).is_file() or sha256_file(self.folder / name) != digest]
+        return changed_files(files, self.folder)
 
     @property
     def models(self) -> tuple[str, ...]:

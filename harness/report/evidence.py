@@ -17,8 +17,8 @@ from typing import Any
 from harness.config.matrix import Matrix
 from harness.evidence.keys import EvidenceKey
 from harness.evidence.parts import STATIC_CELL_PARTS, runtime_table, static_cell_parts
-from harness.evidence.reuse import changed_files
 from harness.golden.store import MANIFEST, Golden
+from harness.ground.digests import changed_files
 
 RERUN = "run the matrix again (alog-matrix run --resume reruns only what changed)"
 
@@ -35,7 +35,7 @@ def golden_problems(out_dir: Path) -> list[str]:
     golden = Golden.load(Path(out_dir) / "golden")
     if "files" not in golden.manifest:
         return []  # a manifest of before file digests: the cells' keys (its digest) still bind it
-    return [f"golden data {problem} since its manifest was written: no evidence ({RERUN})"
+    return [f"{problem}: the golden manifest recorded another file: no evidence ({RERUN})"
             for problem in golden.changed_files()]
 
 

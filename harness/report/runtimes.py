@@ -60,9 +60,9 @@ def runtime_documents(out_dir: Path, matrix: Matrix | None) -> tuple[list[dict[s
 
 
 def judged(artifact: str, matrix: Matrix) -> bool:
-    """An artifact of a cell and a model matrix.toml has: the others' outcomes are not judged."""
+    """An artifact ("cell/strategy/model") of a cell and a model matrix.toml has: the others are not judged."""
     cell, _, model = artifact.split("/")
-    return any(c.id == cell for c in matrix.cells) and model in matrix.models
+    return matrix.judges(cell, model)
 
 
 def rejudge(outcome: RuntimeOutcome, runtime: Runtime) -> RuntimeOutcome:

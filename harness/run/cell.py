@@ -20,7 +20,8 @@ from pathlib import Path
 from converter import atomic
 from converter.errors import AlogError
 from harness.config.matrix import Cell, Matrix, load_matrix
-from harness.evidence.keys import files_digests, own_packages
+from harness.evidence.keys import own_packages
+from harness.ground.digests import files_digests
 from harness.ground.names import CHECK_NAMES
 from harness.ground.paths import state_for
 from harness.ground.protocol import PARENT_ENV, STAGE_PREFIX, arm_exit_fault, inject_test_fault, now, partial_path

@@ -45,16 +45,16 @@ def discover(root: Path) -> list[KeptArtifact]:
     return found
 
 
-def judged_artifacts(matrix, root: Path) -> list[KeptArtifact]:
-    """The kept artifacts of the matrix's cells and models: a removed cell's or model's files are not judged."""
-    cells = {c.id for c in matrix.cells}
-    return [a for a in discover(root) if a.cell in cells and a.model in matrix.models]
-
-
-def foreign_artifacts(matrix, root: Path) -> list[str]:
-    """The keys of kept artifacts of cells or models matrix.toml no longer has."""
-    judged = {a.key for a in judged_artifacts(matrix, root)}
-    return [a.key for a in discover(root) if a.key not in judged]
+def split_artifacts(matrix, root: Path) -> tuple[list[KeptArtifact], list[str]]:
+    """(the kept artifacts of the matrix's cells and models, the keys of the others): a cell's or model's files
+    that matrix.toml no longer has are not judged."""
+    judged, foreign = [], []
+    for artifact in discover(root):
+        if matrix.judges(artifact.cell, artifact.model):
+            judged.append(artifact)
+        else:
+            foreign.append(artifact.key)
+    return judged, foreign
 
 
 def graph_digest(proto) -> str:

@@ -11,14 +11,15 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from converter import atomic
 from converter.errors import AlogError, describe
 from harness.config.matrix import Matrix, Runtime
 from harness.envs import venvs as envs
-from harness.evidence.keys import file_digest, packages_in
-from harness.evidence.parts import artifact_key, runtime_base
+from harness.evidence.keys import packages_in
+from harness.evidence.parts import artifact_key, artifact_part, runtime_base
 from harness.evidence.reuse import runtime_plan
 from harness.ground.names import ENGINES, count_statuses
 from harness.ground.protocol import RunInterrupted, now, partial_path
@@ -31,20 +32,21 @@ ARTIFACTS_FILE = "artifacts.json"
 MAX_RESTARTS = 20  # a runner that crashes on more artifacts than this is stopped: the runtime is broken
 
 
-def describe_artifacts(matrix: Matrix, artifacts_dir: Path, runtimes_dir: Path) -> list[dict]:
+def describe_artifacts(judged: list[catalog.KeptArtifact], parts: dict[str, dict], runtimes_dir: Path) -> list[dict]:
     """Every judged artifact's IR version, opsets, producer and onnx_checker verdict (runtimes/artifacts.json);
-    a description whose file has not changed since (its sha256) is kept as it was."""
+    a description whose files have not changed since (``parts``: their digests) is kept as it was."""
     earlier = {}
     with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
         earlier = {a["key"]: a for a in json.loads((runtimes_dir / ARTIFACTS_FILE).read_text(encoding="utf-8"))
                    if not a.get("unreadable")}
     described = []
-    for artifact in catalog.judged_artifacts(matrix, artifacts_dir):
-        before = earlier.get(artifact.key)
-        same = before is not None and before.get("sha256") == artifact.sha256() and before.get("cases") == [
-            file_digest(artifact.golden), file_digest(artifact.torch_outputs)]
-        described.append(before if same and before is not None else {**catalog.describe(artifact), "cases": [
-            file_digest(artifact.golden), file_digest(artifact.torch_outputs)]})
+    for artifact in judged:
+        part, before = parts[artifact.key], earlier.get(artifact.key)
+        cases = [part["golden"], part["torch"]]
+        if before is not None and before.get("sha256") == part["onnx"] and before.get("cases") == cases:
+            described.append(before)
+        else:
+            described.append({**catalog.describe(artifact), "cases": cases})
     atomic.write_json(runtimes_dir / ARTIFACTS_FILE, described)
     return described
 
@@ -120,19 +122,33 @@ def run_runtime(runtime: Runtime, matrix: Matrix, python: Path, env: dict[str, s
     return result
 
 
+@dataclass(frozen=True)
+class KeptSet:
+    """What every runtime of the stage runs on: each judged artifact's key part (``artifact_part``), the keys of
+    the artifacts it skips (cells or models matrix.toml no longer has), and the running code's digest."""
+
+    parts: dict[str, dict]
+    foreign: list[str]
+    code: str
+
+
 def run_stage(matrix: Matrix, out_dir: Path, env_root: Path, child_env: Callable[[Path], dict[str, str]],
               engine: Path | None, resume: bool, message: Callable[[str], None], jobs: int = 1) -> list[RuntimeResult]:
     """Every runtime of the matrix on every kept artifact, ``jobs`` runtimes at once; the result files land in
     ``out_dir/runtimes``, the results come back in matrix order."""
     runtimes_dir = out_dir / "runtimes"
     runtimes_dir.mkdir(parents=True, exist_ok=True)
-    described = describe_artifacts(matrix, out_dir / "artifacts", runtimes_dir)
+    judged, foreign = catalog.split_artifacts(matrix, out_dir / "artifacts")
+    # Each judged artifact's files hashed once, for its description and every runtime's keys.
+    kept = KeptSet({a.key: artifact_part(a.onnx, a.golden, a.torch_outputs) for a in judged}, foreign,
+                   envs.project_wheel(env_root, write=False).digest)
+    described = describe_artifacts(judged, kept.parts, runtimes_dir)
     message(f"runtimes: {len(described)} kept artifacts x {len(matrix.runtimes)} runtimes")
     total = len(matrix.runtimes)
 
     def one(index: int, runtime: Runtime) -> RuntimeResult:
         return _run_one(f"runtime {index}/{total} {runtime.id}", runtime, matrix, out_dir, env_root, child_env,
-                        engine, resume, message)
+                        engine, resume, message, kept)
 
     if jobs <= 1 or total <= 1:
         return [one(index, runtime) for index, runtime in enumerate(matrix.runtimes, start=1)]
@@ -149,7 +165,7 @@ def run_stage(matrix: Matrix, out_dir: Path, env_root: Path, child_env: Callable
 
 def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_root: Path,
              child_env: Callable[[Path], dict[str, str]], engine: Path | None, resume: bool,
-             message: Callable[[str], None]) -> RuntimeResult:
+             message: Callable[[str], None], kept: KeptSet) -> RuntimeResult:
     out = out_dir / "runtimes" / f"{runtime.id}.json"
     started = time.monotonic()
     try:
@@ -159,16 +175,15 @@ def _run_one(name: str, runtime: Runtime, matrix: Matrix, out_dir: Path, env_roo
                                output_tail=f"building the runtime's venv failed: {exc}")
         result.write(out)
         return result
-    base = runtime_base(runtime, packages_in(venv.site_packages()), engine,
-                        envs.project_wheel(env_root, write=False).digest, matrix.tolerance)
-    keys = {a.key: artifact_key(base, a.onnx) for a in catalog.judged_artifacts(matrix, out_dir / "artifacts")}
+    base = runtime_base(runtime, packages_in(venv.site_packages()), engine, kept.code, matrix.tolerance)
+    keys = {key: artifact_key(base, part) for key, part in kept.parts.items()}
     plan = runtime_plan(out, keys, resume)
     if not plan.runs and plan.kept is not None:
         plan.kept.decision = plan.decision()
         plan.kept.write(out)
         message(f"{name}: {plan.summary()}")
         return plan.kept
-    skip = [*plan.reused, *catalog.foreign_artifacts(matrix, out_dir / "artifacts")]
+    skip = [*plan.reused, *kept.foreign]
     result = run_runtime(runtime, matrix, venv.python, child_env(venv.python), out_dir / "artifacts", out,
                          out.with_suffix(".log"), engine, lambda stage: None, skip)
     result.stages["venv"] = round(venv.seconds, 3)
