@@ -58,7 +58,6 @@ def _deeplog_cases(checked: CheckedModels, rng) -> dict[str, Any]:
 
 
 def _mscred_cases(checked: CheckedModels, rng, work: Path) -> dict[str, Any]:
-
     from converter import parsing, signatures
 
     assert checked.mscred is not None

@@ -30,10 +30,9 @@ from harness.ground.exits import EXIT_FAIL, EXIT_NO_EVIDENCE, EXIT_PASS
 from harness.ground.names import STATUSES
 from harness.report import drift
 from harness.report import schema as report_schema
-from harness.report.model import MISSING, NO_EVIDENCE_STATES, rejudge_document
+from harness.report.model import DEATHS, MISSING, NO_EVIDENCE_STATES, rejudge_document
 from harness.report.runtimes import deploy_line, deploy_verdict
 
-DEATHS = ("crash", "timeout")  # a cell's process died or hung: its state, and its unreached slots
 WORDS = {EXIT_PASS: "PASS", EXIT_FAIL: "FAIL", EXIT_NO_EVIDENCE: "ERROR"}
 
 

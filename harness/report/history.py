@@ -150,7 +150,8 @@ def view(records: list[dict[str, Any]], last: int = STRIP) -> dict[str, Any]:
         start = since(records, row)
         rows.append({"row": row, "strip": strip, "change": change_word(strip[-2] if len(strip) > 1 else None,
                                                                         strip[-1]),
-                     "since": records[start]["generated"], "key_changes": key_changes(records, start, row)})
+                     "since": records[start]["generated"], "since_run": start + 1,
+                     "since_commit": records[start].get("commit"), "key_changes": key_changes(records, start, row)})
     rows.sort(key=lambda r: (r["change"] is None, r["row"]))
     return {"runs": [{k: r.get(k) for k in ("generated", "commit", "verdict", "counts")} for r in shown],
             "rows": rows}

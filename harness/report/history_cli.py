@@ -29,12 +29,11 @@ def lines(records: list[dict], last: int) -> list[str]:
         return [*out, f"no row moved in runs {first}-{len(records)}, and none fails"]
     out.append(f"rows that moved or fail (runs {first}-{len(records)}, oldest first):")
     for row in shown["rows"]:
-        start = next(i for i, r in enumerate(records, start=1) if r["generated"] == row["since"])
         strip = " ".join(s or "-" for s in row["strip"])
         said = f"{row['change']}; " if row["change"] else ""
         changed = "; ".join(row["key_changes"]) or "nothing in its evidence key"
-        out.append(f"  {row['row']}: {strip}  ({said}{row['strip'][-1]} since run {start}, {row['since']}, "
-                   f"commit {records[start - 1].get('commit') or 'none'}: {changed})")
+        out.append(f"  {row['row']}: {strip}  ({said}{row['strip'][-1]} since run {row['since_run']}, "
+                   f"{row['since']}, commit {row['since_commit'] or 'none'}: {changed})")
     return out
 
 

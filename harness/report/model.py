@@ -29,6 +29,7 @@ MISSING = "missing"
 CELL_STATES = (*CELL_STATUSES, MISSING, "unreadable", "duplicate")
 NO_EVIDENCE_STATES = ("error", "interrupted", MISSING, "unreadable", "duplicate")
 
+DEATHS = ("crash", "timeout")  # a cell's process died or hung: its state, and its unreached slots
 # Most alarming first: a cell's "worst" status is the first of these it holds.
 SEVERITY = ("crash", "timeout", "fail", "error", MISSING, "xpass", "xfail", "pass", "skip")
 
@@ -40,6 +41,12 @@ _STATE_TO_SLOT_STATUS = {"crash": "crash", "timeout": "timeout", "error": "error
 def worst(statuses: Iterable[str | None]) -> str | None:
     present = {s for s in statuses if s}
     return next((s for s in SEVERITY if s in present), None)
+
+
+def cell_worst(checks: list[dict[str, Any]], state: str) -> str | None:
+    """A cell's worst status: its slots', and its death when its process died after its last check (no slot
+    holds that)."""
+    return worst([*(c["status"] for c in checks), state if state in DEATHS else None])
 
 
 @dataclass
@@ -89,8 +96,10 @@ def _worse(a: LoadedCell, b: LoadedCell) -> LoadedCell:
     return a if rank(a) >= rank(b) else b
 
 
-def load_cells(cells_dir: Path, matrix: Matrix | None) -> list[LoadedCell]:
-    """Every *.json in cells_dir, plus a 'missing' entry for each matrix cell without one; matrix order first.
+def load_cells(cells_dir: Path, matrix: Matrix | None) -> tuple[list[LoadedCell], list[LoadedCell]]:
+    """(the cells judged, the cells ignored): every *.json in cells_dir, plus a 'missing' entry for each matrix
+    cell without one, in matrix order; the files of cells matrix.toml does not list are ignored (without a
+    matrix, every file is judged).
 
     Two files claiming one cell are evidence that disagrees: the worse is reported, and the cell is marked
     ``duplicate`` (no evidence until one is removed), so a failure can never be hidden behind a copy."""
@@ -111,20 +120,16 @@ def load_cells(cells_dir: Path, matrix: Matrix | None) -> list[LoadedCell]:
         if cell_id not in found:
             why = f"no result file for cell {cell_id} in {cells_dir}"
             found[cell_id] = LoadedCell(cell_id, None, None, MISSING, why)
-    extras = sorted(k for k in found if k not in order)
+    extras = [found[k] for k in sorted(k for k in found if k not in order)]
     if matrix is not None:  # evidence about cells matrix.toml no longer has is not judged: said once, in "ignored"
-        return [found[k] for k in order]
-    return [found[k] for k in order + extras]
+        return [found[k] for k in order], extras
+    return [found[k] for k in order] + extras, []
 
 
-def ignored_cells(cells_dir: Path, matrix: Matrix | None) -> list[str]:
+def ignored_cells(extras: list[LoadedCell]) -> list[str]:
     """The result files of cells matrix.toml does not list, each said once."""
-    if matrix is None or not Path(cells_dir).is_dir():
-        return []
-    listed = {c.id for c in matrix.cells}
-    return [f"cell {cell.cell_id} ({path.name}): not in matrix.toml, ignored"
-            for path in sorted(Path(cells_dir).glob("*.json"))
-            if (cell := read_cell_file(path)).cell_id not in listed and cell.state != "unreadable"]
+    return [f"cell {cell.cell_id} ({cell.source.name if cell.source else '?'}): not in matrix.toml, ignored"
+            for cell in extras if cell.state != "unreadable"]
 
 
 def ignored_models(loaded: list[LoadedCell], models: tuple[str, ...]) -> list[str]:
@@ -206,8 +211,7 @@ def cell_document(cell: LoadedCell, models, checks, matrix: Matrix | None) -> di
         "finished": result.finished if result else None,
         "signal": result.signal if result else None,
         "output_tail": result.output_tail if result else None,
-        # A process that died after its last check is still the cell's worst, though no slot holds it.
-        "worst": worst([*(c["status"] for c in entries), cell.state if cell.state in ("crash", "timeout") else None]),
+        "worst": cell_worst(entries, cell.state),
         "evidence": evidence_summary(result),
         "checks": entries,
     }
@@ -265,8 +269,7 @@ def rejudge_document(doc: dict[str, Any], matrix: Matrix) -> dict[str, Any]:
             else:
                 check.update(expected=expectation.outcome if expectation else "pass",
                              reason=expectation.reason if expectation else None)
-        cell["worst"] = worst([*(c["status"] for c in cell["checks"]),
-                               cell["state"] if cell["state"] in ("crash", "timeout") else None])
+        cell["worst"] = cell_worst(cell["checks"], cell["state"])
     runtimes = {r.id: r for r in matrix.runtimes}
     for runtime in doc.get("runtimes") or []:
         if runtime["id"] in runtimes:
@@ -289,7 +292,7 @@ def build_document(
     golden: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole report as one JSON-ready dict, without the verdict (which the gate decides)."""
-    loaded = load_cells(Path(cells_dir), matrix)
+    loaded, extras = load_cells(Path(cells_dir), matrix)
     recorded_models = {c.model for cell in loaded if cell.result for c in cell.result.checks}
     recorded_checks = {c.check for cell in loaded if cell.result for c in cell.result.checks}
     not_given = (golden or {}).get("not_given", {})  # models the run was not given: not judged, said once
@@ -311,7 +314,7 @@ def build_document(
         "cells": cells,
         "golden": golden_summary(golden),
     }
-    doc["ignored"] = ignored_cells(Path(cells_dir), matrix) + ignored_models(loaded, models)
+    doc["ignored"] = ignored_cells(extras) + ignored_models(loaded, models)
     doc["drift_alerts"] = drift.xpass_alerts(doc)
     doc["baseline"] = drift.diff_against_baseline(baseline, doc, baseline_path) if baseline is not None else None
     return doc
