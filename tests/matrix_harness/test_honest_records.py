@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.matrix import load_matrix
 from harness.config.policy import Policy
 from harness.ground.names import CHECK_NAMES as CHECKS
 from harness.ground.protocol import TEST_FAULT_ENV
@@ -19,7 +18,7 @@ from harness.report.build import build_report
 from harness.report.gate import decide
 from harness.run import orchestrator
 
-from .conftest import RUNTIME, cells_toml, write_matrix
+from .conftest import RUNTIME, cells_toml, execute, write_matrix
 
 SELF_CHECK = "test_parity_selfcheck.py::test_parity_near_zero_outputs_keep_relative_error_bounded"
 
@@ -27,15 +26,7 @@ SELF_CHECK = "test_parity_selfcheck.py::test_parity_near_zero_outputs_keep_relat
 def _run(tmp: Path, body: str, checks: list[str], child_env: dict[str, str] | None = None
          ) -> tuple[int, orchestrator.RunOptions]:
     write_matrix(tmp / "matrix.toml", body, checks=checks, blocks=20)
-    return _execute(tmp, child_env=dict(child_env or {}))
-
-
-def _execute(tmp: Path, **options) -> tuple[int, orchestrator.RunOptions]:
-    """tmp/matrix.toml run on the host, its reports and scratch in tmp (no C engine: no check here needs it)."""
-    matrix = load_matrix(tmp / "matrix.toml")
-    opts = orchestrator.RunOptions(out_dir=tmp / "reports", work_root=tmp / "work", host=True, build_engine=False,
-                                   **options)
-    return orchestrator.run_matrix(matrix, matrix.cells, opts), opts
+    return execute(tmp, child_env=dict(child_env or {}))
 
 
 def _messages(opts: orchestrator.RunOptions) -> list[str]:
@@ -152,7 +143,7 @@ def _truncate(path: Path) -> None:
 ], ids=["folder-removed", "onnx-truncated", "golden-cases-truncated"])
 def test_a_kept_artifact_missing_or_corrupt_is_no_evidence_naming_the_file(kept_run, tmp_path, damage, named, message):
     copy = _damaged(kept_run, tmp_path, damage)
-    code, opts = _execute(copy, stage="runtimes")  # the runtime stage again, on what is left
+    code, opts = execute(copy, stage="runtimes")  # the runtime stage again, on what is left
     assert code == 2
     assert f"ERROR {opts.out_dir / named} {message}" in " ".join(_messages(opts)), _messages(opts)
     assert (opts.out_dir / "index.html").is_file()
@@ -178,7 +169,7 @@ def test_a_runtime_runner_that_dies_after_writing_its_result_is_a_crash_with_its
     matrix = write_matrix(tmp_path / "matrix.toml", cells_toml(host_torch, ("host",)) + RUNTIME,
                           checks=["golden_parity"], blocks=20)
     matrix.write_text(matrix.read_text().replace("[gate]\n", '[gate]\ndeploy = ["ort-1.21.1"]\n', 1))
-    code, opts = _execute(tmp_path, child_env={TEST_FAULT_ENV: f"ort-1.21.1:{fault}"})
+    code, opts = execute(tmp_path, child_env={TEST_FAULT_ENV: f"ort-1.21.1:{fault}"})
     result = json.loads((opts.out_dir / "runtimes" / "ort-1.21.1.json").read_text())
     assert result["status"] == "crash" and "after writing its whole result" in result["output_tail"]
     assert result["outcomes"] and {o["status"] for o in result["outcomes"]} == {"pass"}  # what it measured stays
